@@ -1,0 +1,1 @@
+//! Mock CRM (HubSpot CRM v3 subset).

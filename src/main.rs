@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(hookproof::cli::main());
+}
