@@ -1,6 +1,393 @@
-//! The command-line interface: parses flags, runs the library, prints, exits.
+//! The command-line interface: parses flags, calls the library, prints, and
+//! owns the exit codes — 0 every check passed, 1 a check failed, 2 a usage,
+//! configuration or SUT error. Nothing else in the crate prints or exits.
+
+use crate::contract::Contracts;
+use crate::reference::{self, Flaw};
+use crate::report::{RunReport, summary_table, write_report_dir};
+use crate::runner::{RunConfig, RunEvent, ScenarioOutcome, run_scenario};
+use crate::scenario::{self, Scenario};
+use crate::signing::Scheme;
+use crate::sut::SutSpec;
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Exit code: every check passed.
+pub const EXIT_PASS: i32 = 0;
+/// Exit code: at least one check failed (or was unknown and not allowed).
+pub const EXIT_FAIL: i32 = 1;
+/// Exit code: usage, configuration or SUT error.
+pub const EXIT_ERROR: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookproof",
+    version,
+    about = "Contract-and-chaos tester for helpdesk → CRM webhook integrations",
+    long_about = "hookproof drives your webhook receiver (the SUT) with signed helpdesk events under \
+                  faults, serves it a mock CRM, and checks that nothing is lost, duplicated, \
+                  forged or left diverged.\n\nExit codes: 0 all checks passed, 1 a check failed, \
+                  2 usage, configuration or SUT error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios against a SUT and report the verdicts.
+    Run(RunArgs),
+    /// Run a bundled receiver.
+    #[command(subcommand)]
+    Sut(SutCommand),
+    /// List the built-in scenarios.
+    Scenarios,
+}
+
+#[derive(Debug, Subcommand)]
+enum SutCommand {
+    /// The reference receiver (the one to copy), optionally with one deliberate flaw.
+    Reference {
+        /// Break exactly one rule (see `hookproof sut flaws`).
+        #[arg(long, value_name = "NAME")]
+        flaw: Option<String>,
+    },
+    /// List the reference receiver's flaws.
+    Flaws,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Command that starts the SUT (run with `sh -c`); default: the bundled reference receiver.
+    #[arg(long, value_name = "CMD")]
+    sut: Option<String>,
+    /// Scenario: a built-in name, a .toml file or a directory (repeatable); default: the built-in suite.
+    #[arg(long = "scenario", short = 's', value_name = "NAME|FILE|DIR")]
+    scenarios: Vec<String>,
+    /// Replace every scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Signature scheme: zendesk, standard-webhooks, hubspot-v3, stripe, github.
+    #[arg(long, default_value = "zendesk", value_name = "SCHEME")]
+    scheme: String,
+    /// Path the SUT receives webhooks on.
+    #[arg(long, default_value = "/webhooks/helpdesk", value_name = "PATH")]
+    webhook_path: String,
+    /// Path the SUT answers 2xx on when ready.
+    #[arg(long, default_value = "/healthz", value_name = "PATH")]
+    health_path: String,
+    /// How long the SUT may take to become ready.
+    #[arg(long, default_value = "15s", value_name = "DURATION")]
+    sut_startup_timeout: String,
+    /// Directory for report.json, junit.xml, delivery logs and SUT logs.
+    #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
+    report_dir: PathBuf,
+    /// Load contracts from this directory instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    contracts: Option<PathBuf>,
+    /// No live progress on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
 
 /// Entry point of the `hookproof` binary; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    EXIT_PASS
+                }
+                _ => EXIT_ERROR,
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match cli.command {
+        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Scenarios => {
+            for s in scenario::builtin_suite() {
+                println!("{:<14} {}", s.name, s.description);
+            }
+            EXIT_PASS
+        }
+        Command::Sut(SutCommand::Flaws) => {
+            for f in Flaw::all() {
+                println!("{:<22} {}", f.to_string(), f.description());
+            }
+            EXIT_PASS
+        }
+        Command::Sut(SutCommand::Reference { flaw }) => {
+            let flaw = match flaw.map(|f| f.parse::<Flaw>()).transpose() {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: invalid value for --flaw: {e}");
+                    return EXIT_ERROR;
+                }
+            };
+            runtime.block_on(async {
+                let config = match reference::ReferenceConfig::from_env(flaw) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_ERROR;
+                    }
+                };
+                match reference::serve(config).await {
+                    Ok(()) => EXIT_PASS,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        EXIT_ERROR
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn usage_error(flag: &str, message: impl std::fmt::Display) -> i32 {
+    eprintln!("error: invalid value for {flag}: {message}");
+    EXIT_ERROR
+}
+
+/// Quotes `s` for `sh -c` when needed.
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn default_sut() -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "hookproof".to_string());
+    format!("{} sut reference", shell_quote(&exe))
+}
+
+async fn run(args: RunArgs) -> i32 {
+    let scheme: Scheme = match args.scheme.parse() {
+        Ok(s) => s,
+        Err(e) => return usage_error("--scheme", e),
+    };
+    let startup_timeout = match scenario::duration::parse(&args.sut_startup_timeout) {
+        Ok(d) => d,
+        Err(e) => return usage_error("--sut-startup-timeout", e),
+    };
+    for (flag, path) in [
+        ("--webhook-path", &args.webhook_path),
+        ("--health-path", &args.health_path),
+    ] {
+        if !path.starts_with('/') {
+            return usage_error(flag, format!("{path:?} must start with `/`"));
+        }
+    }
+    let contracts = match &args.contracts {
+        Some(dir) => Contracts::load_dir(dir),
+        None => Contracts::builtin(),
+    };
+    let contracts = match contracts {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let scenarios: Vec<Scenario> = if args.scenarios.is_empty() {
+        scenario::builtin_suite()
+    } else {
+        let mut all = Vec::new();
+        for arg in &args.scenarios {
+            match scenario::resolve(arg) {
+                Ok(s) => all.extend(s),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_ERROR;
+                }
+            }
+        }
+        all
+    };
+    let sut_command = args.sut.clone().unwrap_or_else(default_sut);
+    let work_dir = match tempfile::Builder::new().prefix("hookproof-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot create a temporary directory: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let config = RunConfig {
+        sut: SutSpec {
+            command: sut_command.clone(),
+            webhook_path: args.webhook_path.clone(),
+            health_path: args.health_path.clone(),
+            startup_timeout,
+        },
+        scheme,
+        contracts,
+        work_dir: work_dir.path().to_path_buf(),
+        seed_override: args.seed,
+    };
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    let progress = Progress::new(args.quiet);
+    let total = scenarios.len();
+    let mut outcomes: Vec<ScenarioOutcome> = Vec::new();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    for (index, scenario) in scenarios.iter().enumerate() {
+        let on_event = |e: RunEvent| progress.event(&e);
+        progress.event(&RunEvent::ScenarioStarted {
+            name: scenario.name.clone(),
+            index,
+            total,
+        });
+        let result = tokio::select! {
+            r = run_scenario(&config, scenario, &on_event) => r,
+            _ = &mut interrupted => {
+                progress.clear();
+                eprintln!("interrupted: stopped the SUT and the mocks; no report written");
+                return EXIT_ERROR;
+            }
+        };
+        match result {
+            Ok(outcome) => {
+                progress.finished(&outcome, scenario.checks.allow_unknown);
+                outcomes.push(outcome);
+            }
+            Err(e) => {
+                progress.clear();
+                eprintln!(
+                    "error: scenario `{}` ({}): {e}",
+                    scenario.name, scenario.source
+                );
+                return EXIT_ERROR;
+            }
+        }
+    }
+    let allow_unknown = |name: &str| {
+        scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .is_some_and(|s| s.checks.allow_unknown)
+    };
+    let replay = |o: &ScenarioOutcome| {
+        let source = o.source.strip_prefix("builtin:").unwrap_or(&o.source);
+        let sut = if args.sut.is_some() {
+            format!(" --sut {}", shell_quote(&sut_command))
+        } else {
+            String::new()
+        };
+        format!(
+            "hookproof run{sut} --scenario {} --seed {}",
+            shell_quote(source),
+            o.seed
+        )
+    };
+    let report = RunReport::new(
+        &outcomes,
+        &sut_command,
+        &scheme.to_string(),
+        started_at,
+        started.elapsed(),
+        &allow_unknown,
+        &replay,
+    );
+    println!("{}", summary_table(&report));
+    match write_report_dir(&args.report_dir, &report, &outcomes) {
+        Ok(_) => println!(
+            "report: {} (report.json, junit.xml, delivery-log/, sut-logs/)",
+            args.report_dir.display()
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    }
+    if report.passed { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// Live progress on stderr: a rewritten line on a terminal, plain lines otherwise.
+struct Progress {
+    quiet: bool,
+    tty: bool,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        Progress {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+        }
+    }
+
+    fn event(&self, e: &RunEvent) {
+        if self.quiet {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        match e {
+            RunEvent::ScenarioStarted { name, index, total } => {
+                let _ = writeln!(err, "[{}/{}] {name} …", index + 1, total);
+            }
+            RunEvent::Progress {
+                name,
+                finished,
+                planned,
+            } if self.tty => {
+                let _ = write!(
+                    err,
+                    "\r\x1b[2K    {name}: {finished}/{planned} deliveries finished ({:.1}s)",
+                    self.started.elapsed().as_secs_f64()
+                );
+            }
+            _ => {}
+        }
+        let _ = err.flush();
+    }
+
+    fn clear(&self) {
+        if self.tty && !self.quiet {
+            eprint!("\r\x1b[2K");
+        }
+    }
+
+    fn finished(&self, o: &ScenarioOutcome, allow_unknown: bool) {
+        self.clear();
+        if self.quiet {
+            return;
+        }
+        eprintln!(
+            "    {} {} in {:.1}s ({} deliveries, {} CRM requests)",
+            if o.passed(allow_unknown) {
+                "pass"
+            } else {
+                "FAIL"
+            },
+            o.name,
+            Duration::from_millis(o.stats.wall_ms.max(o.clean_stats.wall_ms)).as_secs_f64(),
+            o.stats.deliveries,
+            o.stats.crm_requests
+        );
+    }
 }

@@ -1,1 +1,218 @@
-//! TODO: history
+//! The recorded history of a run: every delivery attempt the mock helpdesk
+//! made, what became of each delivery, and what happened to the SUT.
+//!
+//! Checks read only this history (plus the CRM's recording and final state),
+//! never live systems, so they can be unit-tested on hand-built histories.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How a delivery's signature is presented (forgery faults change it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureMode {
+    /// Correctly signed with the current secret.
+    Valid,
+    /// Signature headers present but the signature is made up.
+    Forged,
+    /// Signed, then the body was changed after signing.
+    Tampered,
+    /// No signature headers at all.
+    Missing,
+    /// Correctly signed, but with a timestamp far outside the tolerance.
+    Stale,
+    /// Signed with a secret that is not the SUT's.
+    WrongSecret,
+}
+
+impl SignatureMode {
+    /// Whether a correct receiver must reject this delivery.
+    pub fn is_forgery(self) -> bool {
+        self != SignatureMode::Valid
+    }
+}
+
+/// The outcome of one HTTP attempt, as a real producer reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum AttemptOutcome {
+    /// 2xx: the SUT took ownership of the event.
+    Acked {
+        /// HTTP status.
+        status: u16,
+    },
+    /// The SUT answered 2xx but the producer dropped the answer (lost-ack
+    /// fault) and will retry.
+    AckLost {
+        /// HTTP status the SUT sent.
+        status: u16,
+    },
+    /// 408, 429 or 5xx: retry with backoff.
+    Retryable {
+        /// HTTP status.
+        status: u16,
+    },
+    /// Another 4xx: permanent rejection.
+    Rejected {
+        /// HTTP status.
+        status: u16,
+    },
+    /// No answer within the per-attempt timeout.
+    Timeout,
+    /// Connection refused or reset.
+    ConnectionError {
+        /// The error, short.
+        error: String,
+    },
+}
+
+impl AttemptOutcome {
+    /// Whether the SUT answered 2xx (whether or not the producer saw it).
+    pub fn sut_acked(&self) -> bool {
+        matches!(
+            self,
+            AttemptOutcome::Acked { .. } | AttemptOutcome::AckLost { .. }
+        )
+    }
+
+    /// Short label for tables and timelines.
+    pub fn label(&self) -> String {
+        match self {
+            AttemptOutcome::Acked { status } => format!("acked {status}"),
+            AttemptOutcome::AckLost { status } => format!("ack lost ({status})"),
+            AttemptOutcome::Retryable { status } => format!("retryable {status}"),
+            AttemptOutcome::Rejected { status } => format!("rejected {status}"),
+            AttemptOutcome::Timeout => "timeout".to_string(),
+            AttemptOutcome::ConnectionError { error } => format!("connection error: {error}"),
+        }
+    }
+}
+
+/// One HTTP attempt to deliver an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Index of the delivery in the run's plan.
+    pub delivery: usize,
+    /// Event id (the same for every copy and retry).
+    pub event_id: String,
+    /// Short event type, e.g. `ticket.created`.
+    pub event_type: String,
+    /// Helpdesk ticket id, if any.
+    pub ticket_id: Option<String>,
+    /// 1-based attempt number within the delivery.
+    pub attempt: u32,
+    /// Start, relative to the run's origin.
+    pub started: Duration,
+    /// Time to the answer (or to the timeout / error).
+    pub latency: Duration,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: AttemptOutcome,
+}
+
+/// What finally became of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryStatus {
+    /// A 2xx reached the producer.
+    Acked,
+    /// The SUT rejected it permanently (non-retryable 4xx).
+    Rejected,
+    /// Every attempt failed; the event is in the dead-letter queue.
+    DeadLettered,
+    /// Never finished (the run was cut short).
+    Open,
+}
+
+/// One delivery: an event sent (with retries) once; duplicates are separate
+/// deliveries of the same event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Index in the plan.
+    pub index: usize,
+    /// Event id.
+    pub event_id: String,
+    /// Index of the event in the workload, or `None` for injected
+    /// forgeries that are not part of the workload.
+    pub event_seq: Option<usize>,
+    /// Short event type.
+    pub event_type: String,
+    /// How it was signed.
+    pub signature: SignatureMode,
+    /// Why this delivery exists (`original`, `duplicate`, `concurrent-duplicate`, `forgery`, `replay`).
+    pub origin: String,
+    /// Final status.
+    pub status: DeliveryStatus,
+    /// Number of attempts made.
+    pub attempts: u32,
+    /// W3C `traceparent` sent with it.
+    pub traceparent: String,
+}
+
+/// Something that happened to the SUT process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SutEvent {
+    /// When, relative to the run's origin.
+    pub at: Duration,
+    /// What (`started`, `ready`, `killed`, `restarted`, `exited`).
+    pub what: String,
+    /// Details.
+    pub detail: String,
+}
+
+/// Everything the producer side recorded during one run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeliveryLog {
+    /// Every attempt, in start order.
+    pub attempts: Vec<Attempt>,
+    /// Every delivery, in plan order.
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+impl DeliveryLog {
+    /// Attempts that belong to delivery `index`, in order.
+    pub fn attempts_of(&self, index: usize) -> impl Iterator<Item = &Attempt> {
+        self.attempts.iter().filter(move |a| a.delivery == index)
+    }
+
+    /// Whether the SUT answered 2xx to any attempt carrying `event_id` with a
+    /// valid signature (i.e. the SUT owns the event).
+    pub fn sut_acked_event(&self, event_id: &str) -> bool {
+        self.deliveries
+            .iter()
+            .filter(|d| d.event_id == event_id && d.signature == SignatureMode::Valid)
+            .any(|d| self.attempts_of(d.index).any(|a| a.outcome.sut_acked()))
+    }
+
+    /// Ack latencies (2xx answers only).
+    pub fn ack_latencies(&self) -> Vec<Duration> {
+        self.attempts
+            .iter()
+            .filter(|a| a.outcome.sut_acked())
+            .map(|a| a.latency)
+            .collect()
+    }
+
+    /// A one-line-per-attempt timeline of the deliveries of `event_id`.
+    pub fn timeline(&self, event_id: &str) -> Vec<String> {
+        self.attempts
+            .iter()
+            .filter(|a| a.event_id == event_id)
+            .map(|a| {
+                let origin = self
+                    .deliveries
+                    .get(a.delivery)
+                    .map(|d| d.origin.as_str())
+                    .unwrap_or("?");
+                format!(
+                    "+{}ms delivery #{} ({origin}) attempt {}: {} in {}ms",
+                    a.started.as_millis(),
+                    a.delivery,
+                    a.attempt,
+                    a.outcome.label(),
+                    a.latency.as_millis()
+                )
+            })
+            .collect()
+    }
+}

@@ -1,1 +1,783 @@
-//! TODO: runner
+//! Runs scenarios: for each, the same workload twice against fresh SUT
+//! instances — once clean (sequential, no faults) and once under the
+//! scenario's faults — each with its own mock CRM and helpdesk, then settles,
+//! reads the final states and runs the checks.
+//!
+//! The runner reports progress through a callback and never prints.
+
+use crate::check::{CheckInput, CheckResult, RunObservation, Settle, Verdict, run_checks};
+use crate::contract::Contracts;
+use crate::crm::{CrmConfig, CrmFault, MockCrm, Window};
+use crate::fault::Fault;
+use crate::helpdesk::MockHelpdesk;
+use crate::history::{AttemptOutcome, DeliveryLog, SignatureMode};
+use crate::producer::{PlannedDelivery, Producer, Progress, Target, Unit};
+use crate::scenario::Scenario;
+use crate::signing::{self, Scheme};
+use crate::sut::{LogLine, SutEnv, SutError, SutProcess, SutSpec, free_port};
+use crate::workload::{self, Event, Workload};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// First ticket id used by forged deliveries (never used by real tickets).
+pub const FORGED_TICKET_BASE: u64 = 990_001;
+
+/// What a run needs besides the scenario.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// How to start the SUT.
+    pub sut: SutSpec,
+    /// Signature scheme the producer uses and the SUT verifies.
+    pub scheme: Scheme,
+    /// Compiled contracts.
+    pub contracts: Arc<Contracts>,
+    /// Where per-run state directories are created.
+    pub work_dir: PathBuf,
+    /// Replaces every scenario's seed when set.
+    pub seed_override: Option<u64>,
+}
+
+/// Progress notifications.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// A scenario started.
+    ScenarioStarted {
+        /// Scenario name.
+        name: String,
+        /// 0-based position.
+        index: usize,
+        /// Number of scenarios.
+        total: usize,
+    },
+    /// Deliveries progressed.
+    Progress {
+        /// Scenario name.
+        name: String,
+        /// Deliveries finished in the faulted run.
+        finished: usize,
+        /// Deliveries planned so far.
+        planned: usize,
+    },
+    /// The run is in its settle phase.
+    Settling {
+        /// Scenario name.
+        name: String,
+    },
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Events in the workload.
+    pub events: usize,
+    /// Deliveries made (copies and forgeries included).
+    pub deliveries: usize,
+    /// HTTP attempts.
+    pub attempts: usize,
+    /// Deliveries acked.
+    pub acked: usize,
+    /// Deliveries rejected (non-retryable 4xx).
+    pub rejected: usize,
+    /// Deliveries dead-lettered.
+    pub dead_lettered: usize,
+    /// Producer retries (attempts beyond the first).
+    pub retries: usize,
+    /// Requests the SUT made to the CRM.
+    pub crm_requests: usize,
+    /// Ack latency p50 in ms.
+    pub ack_p50_ms: f64,
+    /// Ack latency p99 in ms.
+    pub ack_p99_ms: f64,
+    /// SUT restarts (crash faults).
+    pub sut_restarts: u32,
+    /// Wall time of the run in ms.
+    pub wall_ms: u64,
+}
+
+/// Everything one scenario produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioOutcome {
+    /// Scenario name.
+    pub name: String,
+    /// The incident it simulates.
+    pub description: String,
+    /// Where it came from.
+    pub source: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Check verdicts.
+    pub checks: Vec<CheckResult>,
+    /// Faulted-run counters.
+    pub stats: RunStats,
+    /// Clean-run counters.
+    pub clean_stats: RunStats,
+    /// The faulted run's delivery log.
+    pub delivery_log: DeliveryLog,
+    /// The faulted run's SUT output.
+    pub sut_log: Vec<LogLine>,
+    /// The clean run's SUT output.
+    pub clean_sut_log: Vec<LogLine>,
+}
+
+impl ScenarioOutcome {
+    /// Whether every check passed (or was skipped, or is an allowed unknown).
+    pub fn passed(&self, allow_unknown: bool) -> bool {
+        self.checks.iter().all(|c| match c.verdict {
+            Verdict::Pass | Verdict::Skipped => true,
+            Verdict::Unknown => allow_unknown,
+            Verdict::Fail => false,
+        })
+    }
+}
+
+/// Errors that stop a run (as opposed to check failures).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The SUT could not be started or became unusable.
+    #[error(transparent)]
+    Sut(#[from] SutError),
+    /// The SUT accepted connections but answered nothing.
+    #[error(
+        "the SUT at {url} answered none of the first {attempts} webhook attempts within the \
+         {timeout:?} timeout (it hangs); check that it answers POST {path} quickly, or raise \
+         `delivery.timeout` in the scenario; its last output:\n{tail}"
+    )]
+    SutHangs {
+        /// Webhook URL.
+        url: String,
+        /// Attempts seen.
+        attempts: usize,
+        /// The per-attempt timeout.
+        timeout: Duration,
+        /// Webhook path.
+        path: String,
+        /// Last lines of output.
+        tail: String,
+    },
+    /// A mock server or state directory could not be set up.
+    #[error("could not set up the harness: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs one scenario: clean and faulted runs side by side, then the checks.
+pub async fn run_scenario(
+    config: &RunConfig,
+    scenario: &Scenario,
+    on_event: &(dyn Fn(RunEvent) + Send + Sync),
+) -> Result<ScenarioOutcome, RunError> {
+    let seed = config.seed_override.unwrap_or(scenario.seed);
+    let workload = workload::generate(&scenario.workload, seed);
+    let plan = build_plan(scenario, &workload, seed);
+    let clean_plan = clean_plan(&workload);
+    let progress = Arc::new(Progress::default());
+    let (clean, faulted) = {
+        let clean = execute(
+            config,
+            scenario,
+            &workload,
+            clean_plan,
+            true,
+            seed,
+            Arc::new(Progress::default()),
+        );
+        let faulted = execute(
+            config,
+            scenario,
+            &workload,
+            plan.units,
+            false,
+            seed,
+            progress.clone(),
+        );
+        let name = scenario.name.clone();
+        let ticker = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                on_event(RunEvent::Progress {
+                    name: name.clone(),
+                    finished: progress.finished.load(Ordering::Relaxed),
+                    planned: progress.planned.load(Ordering::Relaxed),
+                });
+            }
+        };
+        tokio::select! {
+            r = async { tokio::join!(clean, faulted) } => r,
+            _ = ticker => unreachable!("the ticker never ends"),
+        }
+    };
+    let (clean, faulted) = (clean?, faulted?);
+    let mut faulted_obs = faulted.observation;
+    faulted_obs.forged_markers = plan.forged_markers;
+    let input = CheckInput {
+        scenario,
+        workload: &workload,
+        clean: &clean.observation,
+        faulted: &faulted_obs,
+    };
+    let checks = run_checks(&input);
+    Ok(ScenarioOutcome {
+        name: scenario.name.clone(),
+        description: scenario.description.clone(),
+        source: scenario.source.clone(),
+        seed,
+        checks,
+        stats: stats(&workload, &faulted_obs, faulted.restarts, faulted.wall),
+        clean_stats: stats(&workload, &clean.observation, 0, clean.wall),
+        delivery_log: faulted_obs.log,
+        sut_log: faulted.sut_log,
+        clean_sut_log: clean.sut_log,
+    })
+}
+
+struct Executed {
+    observation: RunObservation,
+    sut_log: Vec<LogLine>,
+    restarts: u32,
+    wall: Duration,
+}
+
+fn token(rng: &mut ChaCha8Rng, prefix: &str) -> String {
+    let bytes: [u8; 16] = rng.random();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+async fn execute(
+    config: &RunConfig,
+    scenario: &Scenario,
+    workload: &Workload,
+    units: Vec<Unit>,
+    clean: bool,
+    seed: u64,
+    progress: Arc<Progress>,
+) -> Result<Executed, RunError> {
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EC2E7);
+    let crm_token = token(&mut rng, "pat-na1-");
+    let helpdesk_token = token(&mut rng, "");
+    let secret = signing::generate_secret(config.scheme, rng.random());
+    let wrong_secret = signing::generate_secret(config.scheme, rng.random());
+
+    std::fs::create_dir_all(&config.work_dir)?;
+    let state_dir = tempfile::Builder::new()
+        .prefix(&format!(
+            "{}-{}-",
+            scenario.name,
+            if clean { "clean" } else { "faulted" }
+        ))
+        .tempdir_in(&config.work_dir)?;
+
+    let (crm_faults, sut_faults) = if clean {
+        (Vec::new(), Vec::new())
+    } else {
+        split_faults(&scenario.faults)
+    };
+    let mut crm_config = CrmConfig::new(crm_token.clone(), config.contracts.clone());
+    crm_config.seed = seed;
+    crm_config.faults = crm_faults;
+    let crm = MockCrm::start(crm_config).await?;
+    let helpdesk = MockHelpdesk::start(workload, &helpdesk_token, Vec::new()).await?;
+    let env = SutEnv {
+        port: free_port()?,
+        webhook_secret: secret.clone(),
+        scheme: config.scheme.to_string(),
+        crm_url: crm.url(),
+        crm_token,
+        helpdesk_url: helpdesk.url(),
+        helpdesk_token,
+        state_dir: state_dir.path().to_path_buf(),
+    };
+    let sut = SutProcess::start(config.sut.clone(), env).await?;
+    let target = Target {
+        url: sut.webhook_url(),
+        scheme: config.scheme,
+        secret,
+        wrong_secret,
+    };
+    let policy = if clean {
+        crate::producer::DeliveryPolicy {
+            concurrency: 1,
+            ..scenario.delivery.policy()
+        }
+    } else {
+        scenario.delivery.policy()
+    };
+    let producer = Producer::new(target.clone(), policy.clone());
+    let log = Arc::new(Mutex::new(DeliveryLog::default()));
+    let sut = Arc::new(tokio::sync::Mutex::new(sut));
+
+    crm.arm();
+    let origin = Instant::now();
+    let deliver = producer.deliver(units, origin, log.clone(), progress);
+    let nemesis = nemesis(sut.clone(), sut_faults, log.clone(), origin);
+    let watchdog = hang_watchdog(log.clone(), policy.concurrency, policy.timeout);
+    let outcome = tokio::select! {
+        _ = async { tokio::join!(deliver, nemesis) } => Ok(()),
+        attempts = watchdog => Err(attempts),
+    };
+    if let Err(attempts) = outcome {
+        let mut sut = sut.lock().await;
+        let tail = sut.tail(20);
+        sut.kill().await;
+        return Err(RunError::SutHangs {
+            url: target.url,
+            attempts,
+            timeout: policy.timeout,
+            path: config.sut.webhook_path.clone(),
+            tail,
+        });
+    }
+
+    let settle = settle(&crm, scenario.settle.quiet, scenario.settle.deadline).await;
+    let snapshot = crm.snapshot();
+    let crm_requests = crm.requests();
+    let mut sut = Arc::try_unwrap(sut)
+        .map_err(|_| ())
+        .expect("the nemesis has finished")
+        .into_inner();
+    sut.kill().await;
+    let sut_log = sut.log();
+    let restarts = sut.restarts();
+    drop(sut);
+    crm.shutdown().await;
+    drop(helpdesk);
+
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    let mut event_violations = Vec::new();
+    for e in &workload.events {
+        for v in config.contracts.validate_event(&e.body) {
+            event_violations.push((e.id.clone(), v));
+        }
+    }
+    Ok(Executed {
+        observation: RunObservation {
+            log,
+            crm_requests,
+            snapshot,
+            event_violations,
+            settle,
+            forged_markers: Vec::new(),
+        },
+        sut_log,
+        restarts,
+        wall: started.elapsed(),
+    })
+}
+
+/// Waits until the CRM has been quiet for `quiet`, or `deadline` passes.
+async fn settle(crm: &MockCrm, quiet: Duration, deadline: Duration) -> Option<Settle> {
+    let start = Instant::now();
+    loop {
+        let last = crm.last_activity().unwrap_or(start).max(start);
+        if crm.in_flight() == 0 && last.elapsed() >= quiet {
+            return None;
+        }
+        if start.elapsed() >= deadline {
+            return Some(Settle::TimedOut {
+                reason: format!(
+                    "the CRM was still receiving requests {deadline:?} after the last delivery \
+                     finished ({} in flight); the SUT may be retrying forever",
+                    crm.in_flight()
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Resolves with the number of attempts seen once the SUT has timed out on
+/// every one of the first attempts (it accepts connections but never answers).
+async fn hang_watchdog(
+    log: Arc<Mutex<DeliveryLog>>,
+    concurrency: usize,
+    timeout: Duration,
+) -> usize {
+    let threshold = (concurrency * 2).max(4);
+    loop {
+        tokio::time::sleep(timeout.min(Duration::from_millis(250))).await;
+        let log = log.lock().unwrap();
+        if log.attempts.len() >= threshold
+            && log
+                .attempts
+                .iter()
+                .all(|a| a.outcome == AttemptOutcome::Timeout)
+        {
+            return log.attempts.len();
+        }
+        if log
+            .attempts
+            .iter()
+            .any(|a| a.outcome != AttemptOutcome::Timeout)
+        {
+            drop(log);
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The crash faults: SIGKILL at a time or after the Nth ack, then restart.
+async fn nemesis(
+    sut: Arc<tokio::sync::Mutex<SutProcess>>,
+    faults: Vec<Fault>,
+    log: Arc<Mutex<DeliveryLog>>,
+    origin: Instant,
+) {
+    for fault in faults {
+        let Fault::SutKill {
+            at,
+            after_acks,
+            restart_after,
+        } = fault
+        else {
+            continue;
+        };
+        if let Some(at) = at {
+            tokio::time::sleep_until((origin + at).into()).await;
+        }
+        if let Some(n) = after_acks {
+            loop {
+                let acks = log
+                    .lock()
+                    .unwrap()
+                    .attempts
+                    .iter()
+                    .filter(|a| a.outcome.sut_acked())
+                    .count();
+                if acks >= n {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        let mut sut = sut.lock().await;
+        // A restart failure shows up as dead-lettered deliveries and failing checks.
+        let _ = sut.restart(restart_after).await;
+    }
+}
+
+/// Splits scenario faults into CRM faults (for the mock) and SUT faults
+/// (for the nemesis).
+fn split_faults(faults: &[Fault]) -> (Vec<CrmFault>, Vec<Fault>) {
+    let mut crm = Vec::new();
+    let mut sut = Vec::new();
+    for f in faults {
+        match f {
+            Fault::CrmStatus {
+                status,
+                from,
+                duration,
+                fraction,
+                route,
+                retry_after,
+            } => crm.push(CrmFault::Status {
+                status: *status,
+                retry_after: *retry_after,
+                window: window(from, duration),
+                fraction: *fraction,
+                route: route.clone(),
+            }),
+            Fault::SutKill { .. } => sut.push(f.clone()),
+            _ => {}
+        }
+    }
+    (crm, sut)
+}
+
+fn window(from: &Option<Duration>, duration: &Option<Duration>) -> Option<Window> {
+    duration.map(|d| Window {
+        from: from.unwrap_or_default(),
+        r#for: d,
+    })
+}
+
+/// The delivery plan of a faulted run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Units in dispatch order.
+    pub units: Vec<Unit>,
+    /// Key values only forged deliveries carry.
+    pub forged_markers: Vec<String>,
+}
+
+fn traceparent(event_id: &str, copy: usize) -> String {
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(event_id.as_bytes()));
+    format!("00-{}-{:012x}{:04x}-01", &digest[..32], copy + 1, 0x5a5a)
+}
+
+fn original(event: &Event, origin: &str, copy: usize) -> PlannedDelivery {
+    PlannedDelivery {
+        event_seq: Some(event.seq),
+        event_id: event.id.clone(),
+        event_type: event.short_type().to_string(),
+        ticket_id: event.ticket_id.clone(),
+        body: Arc::new(event.to_bytes()),
+        signed_body: None,
+        signature: SignatureMode::Valid,
+        origin: origin.to_string(),
+        lost_acks: 0,
+        traceparent: traceparent(&event.id, copy),
+    }
+}
+
+/// The clean run: every event once, in order.
+pub fn clean_plan(workload: &Workload) -> Vec<Unit> {
+    workload
+        .events
+        .iter()
+        .map(|e| Unit {
+            not_before: Duration::ZERO,
+            deliveries: vec![original(e, "original", 0)],
+        })
+        .collect()
+}
+
+/// Builds the faulted run's plan from the scenario's delivery and signature
+/// faults; deterministic in `seed`.
+pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xFA017);
+    let mut units: Vec<Unit> = workload
+        .events
+        .iter()
+        .map(|e| Unit {
+            not_before: Duration::ZERO,
+            deliveries: vec![original(e, "original", 0)],
+        })
+        .collect();
+    let mut forged_markers = Vec::new();
+    let mut later: Vec<(usize, Unit)> = Vec::new();
+    for fault in &scenario.faults {
+        match fault {
+            Fault::ConcurrentDuplicate { fraction } => {
+                for (i, e) in workload.events.iter().enumerate() {
+                    if rng.random_bool(*fraction) {
+                        units[i]
+                            .deliveries
+                            .push(original(e, "concurrent-duplicate", 1));
+                    }
+                }
+            }
+            Fault::LostAck { fraction } => {
+                for unit in &mut units {
+                    if rng.random_bool(*fraction) {
+                        unit.deliveries[0].lost_acks = 1;
+                    }
+                }
+            }
+            Fault::Duplicate { fraction, copies } => {
+                for (i, e) in workload.events.iter().enumerate() {
+                    if rng.random_bool(*fraction) {
+                        for c in 0..*copies {
+                            let at = i + rng.random_range(1..=16);
+                            later.push((
+                                at,
+                                Unit {
+                                    not_before: Duration::ZERO,
+                                    deliveries: vec![original(e, "duplicate", 2 + c as usize)],
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+            Fault::Delay { fraction, delay } => {
+                for unit in &mut units {
+                    if rng.random_bool(*fraction) {
+                        unit.not_before += *delay;
+                    }
+                }
+            }
+            Fault::Forged { count }
+            | Fault::Tampered { count }
+            | Fault::Unsigned { count }
+            | Fault::Stale { count }
+            | Fault::WrongSecret { count } => {
+                let mode = match fault {
+                    Fault::Forged { .. } => SignatureMode::Forged,
+                    Fault::Tampered { .. } => SignatureMode::Tampered,
+                    Fault::Unsigned { .. } => SignatureMode::Missing,
+                    Fault::Stale { .. } => SignatureMode::Stale,
+                    _ => SignatureMode::WrongSecret,
+                };
+                for _ in 0..*count {
+                    let marker = (FORGED_TICKET_BASE + forged_markers.len() as u64).to_string();
+                    let (delivery, at) = forgery(workload, &mut rng, mode, &marker);
+                    forged_markers.push(marker);
+                    later.push((
+                        at,
+                        Unit {
+                            not_before: Duration::ZERO,
+                            deliveries: vec![delivery],
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Insert later units (duplicates, forgeries) at their positions, from the back.
+    later.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    for (at, unit) in later {
+        let at = at.min(units.len());
+        units.insert(at, unit);
+    }
+    for fault in &scenario.faults {
+        match fault {
+            Fault::Reorder { window } => {
+                for chunk in units.chunks_mut(*window) {
+                    for i in (1..chunk.len()).rev() {
+                        chunk.swap(i, rng.random_range(0..=i));
+                    }
+                }
+            }
+            Fault::Rate { per_second } => {
+                for (i, unit) in units.iter_mut().enumerate() {
+                    unit.not_before += Duration::from_secs_f64(i as f64 / per_second);
+                }
+            }
+            _ => {}
+        }
+    }
+    Plan {
+        units,
+        forged_markers,
+    }
+}
+
+/// A forged delivery: a realistic ticket event about a ticket that does not
+/// exist (`marker`), so any effect it has is visible in the CRM.
+fn forgery(
+    workload: &Workload,
+    rng: &mut ChaCha8Rng,
+    mode: SignatureMode,
+    marker: &str,
+) -> (PlannedDelivery, usize) {
+    let candidates: Vec<&Event> = workload
+        .events
+        .iter()
+        .filter(|e| e.ticket_id.is_some())
+        .collect();
+    let at = rng.random_range(0..=workload.events.len());
+    let template = candidates[rng.random_range(0..candidates.len())];
+    let mut body = template.body.clone();
+    let id = workload::uuid_from(rng);
+    body["id"] = serde_json::json!(id);
+    body["type"] = serde_json::json!("zen:event-type:ticket.status_changed");
+    body["event"] = serde_json::json!({"previous": body["detail"]["status"], "current": "CLOSED"});
+    body["detail"]["status"] = serde_json::json!("CLOSED");
+    let signed = body.clone();
+    body["detail"]["id"] = serde_json::json!(marker);
+    body["subject"] = serde_json::json!(format!("zen:ticket:{marker}"));
+    body["detail"]["subject"] = serde_json::json!(format!("Forged ticket {marker}"));
+    let signed_body = if mode == SignatureMode::Tampered {
+        Some(Arc::new(serde_json::to_vec(&signed).unwrap()))
+    } else {
+        None
+    };
+    let delivery = PlannedDelivery {
+        event_seq: None,
+        event_id: id.clone(),
+        event_type: "ticket.status_changed".to_string(),
+        ticket_id: Some(marker.to_string()),
+        body: Arc::new(serde_json::to_vec(&body).unwrap()),
+        signed_body,
+        signature: mode,
+        origin: "forgery".to_string(),
+        lost_acks: 0,
+        traceparent: traceparent(&id, 0),
+    };
+    (delivery, at)
+}
+
+fn stats(workload: &Workload, obs: &RunObservation, restarts: u32, wall: Duration) -> RunStats {
+    use crate::history::DeliveryStatus as S;
+    let log = &obs.log;
+    let count = |s: S| log.deliveries.iter().filter(|d| d.status == s).count();
+    let mut latencies: Vec<f64> = log
+        .ack_latencies()
+        .iter()
+        .map(|d| d.as_secs_f64() * 1e3)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        if latencies.is_empty() {
+            0.0
+        } else {
+            let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+            (latencies[i] * 100.0).round() / 100.0
+        }
+    };
+    RunStats {
+        events: workload.events.len(),
+        deliveries: log.deliveries.len(),
+        attempts: log.attempts.len(),
+        acked: count(S::Acked),
+        rejected: count(S::Rejected),
+        dead_lettered: count(S::DeadLettered),
+        retries: log.attempts.iter().filter(|a| a.attempt > 1).count(),
+        crm_requests: obs.crm_requests.len(),
+        ack_p50_ms: pct(0.5),
+        ack_p99_ms: pct(0.99),
+        sut_restarts: restarts,
+        wall_ms: wall.as_millis() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+
+    fn scenario(faults: &str) -> Scenario {
+        parse(
+            &format!(
+                "name = \"t\"\ndescription = \"d\"\nseed = 5\n[workload]\ntickets = 10\n{faults}"
+            ),
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn plans_are_deterministic() {
+        let s = scenario(
+            "[[fault]]\nkind = \"delivery.duplicate\"\nfraction = 0.5\n[[fault]]\nkind = \"delivery.reorder\"\n",
+        );
+        let w = workload::generate(&s.workload, 5);
+        let ids = |p: &Plan| -> Vec<String> {
+            p.units
+                .iter()
+                .flat_map(|u| u.deliveries.iter().map(|d| d.event_id.clone()))
+                .collect()
+        };
+        assert_eq!(ids(&build_plan(&s, &w, 5)), ids(&build_plan(&s, &w, 5)));
+        assert_ne!(ids(&build_plan(&s, &w, 5)), ids(&build_plan(&s, &w, 6)));
+    }
+
+    #[test]
+    fn duplicates_and_forgeries_are_added() {
+        let s = scenario(
+            "[[fault]]\nkind = \"delivery.duplicate\"\nfraction = 1.0\n[[fault]]\nkind = \"signature.tampered\"\ncount = 2\n[[fault]]\nkind = \"delivery.concurrent-duplicate\"\nfraction = 1.0\n",
+        );
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let all: Vec<&PlannedDelivery> = plan.units.iter().flat_map(|u| &u.deliveries).collect();
+        let n = w.events.len();
+        assert_eq!(all.iter().filter(|d| d.origin == "duplicate").count(), n);
+        assert_eq!(
+            all.iter()
+                .filter(|d| d.origin == "concurrent-duplicate")
+                .count(),
+            n
+        );
+        let forged: Vec<_> = all.iter().filter(|d| d.origin == "forgery").collect();
+        assert_eq!(forged.len(), 2);
+        assert!(forged.iter().all(|d| d.signed_body.is_some()));
+        assert_eq!(plan.forged_markers, vec!["990001", "990002"]);
+        assert!(plan.units.iter().any(|u| u.deliveries.len() == 2));
+    }
+}

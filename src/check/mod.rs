@@ -1,1 +1,17 @@
-//! Checks (oracles).
+//! Checks (oracles): each reads the recorded history of a clean run and a
+//! faulted run and answers pass, fail or unknown, with evidence.
+//!
+//! A new check is one file here plus a line in [`registry`].
+
+mod contract;
+mod diff;
+mod forgery;
+mod input;
+mod registry;
+mod state;
+mod verdict;
+
+pub use diff::{Difference, StateDiff, diff_states};
+pub use input::{CheckInput, RunObservation, Settle};
+pub use registry::{applicable, run_checks};
+pub use verdict::{CheckName, CheckResult, Evidence, Verdict};

@@ -1,1 +1,12 @@
-//! Reports.
+//! Reports: one run model ([`RunReport`]), several writers (terminal
+//! summary, JSON, JUnit XML, delivery-log JSON Lines, SUT logs).
+
+mod files;
+mod json;
+mod junit;
+mod terminal;
+
+pub use files::{ReportDirError, write_report_dir};
+pub use json::{RunReport, ScenarioReport, Totals};
+pub use junit::junit_xml;
+pub use terminal::summary_table;

@@ -1,0 +1,252 @@
+//! The state checks of the differential oracle: `no_loss`, `idempotent` and
+//! `converges`, each a view on the same [`StateDiff`] between the clean run's
+//! final CRM state and the faulted run's, with differences attributed to the
+//! helpdesk events whose keys (ticket id, comment id, requester email) the
+//! differing objects carry.
+
+use super::diff::{Difference, diff_states};
+use super::input::CheckInput;
+use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
+use crate::workload::{EventKind, Workload};
+use std::collections::{BTreeSet, HashMap};
+
+/// Maps helpdesk key values (ticket ids, comment ids, emails) to event ids.
+pub(crate) struct KeyIndex {
+    by_value: HashMap<String, Vec<String>>,
+}
+
+impl KeyIndex {
+    pub(crate) fn new(workload: &Workload) -> KeyIndex {
+        let mut by_value: HashMap<String, Vec<String>> = HashMap::new();
+        let mut requester_of: HashMap<String, String> = HashMap::new();
+        for e in &workload.events {
+            if let Some(t) = &e.ticket_id {
+                by_value.entry(t.clone()).or_default().push(e.id.clone());
+                if e.kind == EventKind::TicketCreated
+                    && let Some(r) = e.body["detail"]["requester_id"].as_str()
+                {
+                    requester_of.insert(e.id.clone(), r.to_string());
+                }
+            }
+            if let Some(c) = &e.comment_id {
+                by_value.entry(c.clone()).or_default().push(e.id.clone());
+            }
+        }
+        for user in &workload.users {
+            let created: Vec<String> = requester_of
+                .iter()
+                .filter(|(_, r)| **r == user.id)
+                .map(|(e, _)| e.clone())
+                .collect();
+            by_value
+                .entry(user.email.clone())
+                .or_default()
+                .extend(created);
+        }
+        KeyIndex { by_value }
+    }
+
+    /// Event ids related to any of `values` (whole values or their words).
+    pub(crate) fn related<'a>(&self, values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for value in values {
+            let words = std::iter::once(value).chain(
+                value
+                    .split(|c: char| c.is_whitespace() || c == ',' || c == ':' || c == '=')
+                    .filter(|w| !w.is_empty()),
+            );
+            for w in words {
+                if let Some(ids) = self.by_value.get(w) {
+                    out.extend(ids.iter().cloned());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+fn unknown_reason(input: &CheckInput) -> Option<String> {
+    if let Some(r) = input.faulted.unsettled() {
+        return Some(format!("the faulted run did not settle: {r}"));
+    }
+    if let Some(r) = input.clean.unsettled() {
+        return Some(format!("the clean run did not settle: {r}"));
+    }
+    None
+}
+
+fn evidence_for(
+    input: &CheckInput,
+    index: &KeyIndex,
+    d: &Difference,
+    only_acked: bool,
+) -> Evidence {
+    let mut event_ids = index.related(d.values());
+    if only_acked {
+        event_ids.retain(|id| input.faulted.log.sut_acked_event(id));
+    }
+    let timeline = event_ids
+        .iter()
+        .take(6)
+        .flat_map(|id| {
+            std::iter::once(format!("event {id}:")).chain(
+                input
+                    .faulted
+                    .log
+                    .timeline(id)
+                    .into_iter()
+                    .map(|l| format!("  {l}")),
+            )
+        })
+        .collect();
+    Evidence {
+        what: d.describe(),
+        event_ids,
+        timeline,
+        objects: serde_json::to_value(d).ok(),
+    }
+}
+
+/// Runs the three state checks over one diff.
+pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<CheckResult> {
+    let wanted: Vec<CheckName> = [
+        CheckName::NoLoss,
+        CheckName::Idempotent,
+        CheckName::Converges,
+    ]
+    .into_iter()
+    .filter(|c| wanted.contains(c))
+    .collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    if let Some(reason) = unknown_reason(input) {
+        return wanted
+            .into_iter()
+            .map(|c| CheckResult::new(c, Verdict::Unknown, reason.clone(), Vec::new()))
+            .collect();
+    }
+    let diff = diff_states(&input.clean.snapshot, &input.faulted.snapshot);
+    let index = KeyIndex::new(input.workload);
+    wanted
+        .into_iter()
+        .map(|check| match check {
+            CheckName::NoLoss => no_loss(input, &index, &diff.differences),
+            CheckName::Idempotent => idempotent(input, &index, &diff.differences),
+            _ => converges(input, &index, &diff.differences),
+        })
+        .collect()
+}
+
+fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+    let mut lost = Vec::new();
+    let mut excused = 0;
+    for d in diffs.iter().filter(|d| {
+        matches!(
+            d,
+            Difference::Missing { .. } | Difference::MissingAssociation { .. }
+        )
+    }) {
+        let related = index.related(d.values());
+        let acked = related.is_empty()
+            || related
+                .iter()
+                .any(|id| input.faulted.log.sut_acked_event(id));
+        if acked {
+            lost.push(evidence_for(input, index, d, !related.is_empty()));
+        } else {
+            excused += 1;
+        }
+    }
+    let note = if excused > 0 {
+        format!(
+            "; {excused} missing effect(s) belong to events the SUT never acked (dead-lettered or rejected), which is not a loss"
+        )
+    } else {
+        String::new()
+    };
+    if lost.is_empty() {
+        CheckResult::new(
+            CheckName::NoLoss,
+            Verdict::Pass,
+            format!("every effect of the clean run is present{note}"),
+            Vec::new(),
+        )
+    } else {
+        CheckResult::new(
+            CheckName::NoLoss,
+            Verdict::Fail,
+            format!(
+                "{} effect(s) of acked events are missing from the final CRM state{note}",
+                lost.len()
+            ),
+            lost,
+        )
+    }
+}
+
+fn idempotent(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+    let extra: Vec<Evidence> = diffs
+        .iter()
+        .filter(|d| {
+            matches!(
+                d,
+                Difference::Extra { .. } | Difference::ExtraAssociation { .. }
+            )
+        })
+        .map(|d| evidence_for(input, index, d, false))
+        .collect();
+    let copies = input
+        .faulted
+        .log
+        .deliveries
+        .iter()
+        .filter(|d| d.origin != "original" && d.signature == crate::history::SignatureMode::Valid)
+        .count();
+    if extra.is_empty() {
+        CheckResult::new(
+            CheckName::Idempotent,
+            Verdict::Pass,
+            format!(
+                "no duplicate objects or associations ({copies} extra deliveries of valid events)"
+            ),
+            Vec::new(),
+        )
+    } else {
+        CheckResult::new(
+            CheckName::Idempotent,
+            Verdict::Fail,
+            format!(
+                "{} object(s) or association(s) duplicated after {copies} extra deliveries",
+                extra.len()
+            ),
+            extra,
+        )
+    }
+}
+
+fn converges(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+    let differing: Vec<Evidence> = diffs
+        .iter()
+        .filter(|d| matches!(d, Difference::Mismatch { .. }))
+        .map(|d| evidence_for(input, index, d, false))
+        .collect();
+    if differing.is_empty() {
+        CheckResult::new(
+            CheckName::Converges,
+            Verdict::Pass,
+            "every object the runs share has the same properties as in the clean run",
+            Vec::new(),
+        )
+    } else {
+        CheckResult::new(
+            CheckName::Converges,
+            Verdict::Fail,
+            format!(
+                "{} object(s) ended in another state than in the clean run",
+                differing.len()
+            ),
+            differing,
+        )
+    }
+}

@@ -1,0 +1,91 @@
+//! Writes a report directory: `report.json`, `junit.xml`, and per scenario
+//! `delivery-log/NAME.jsonl` and `sut-logs/NAME.log`.
+//!
+//! A directory is only written when it is empty or was written by hookproof
+//! before (it holds the `.hookproof-report` marker), so a mistyped
+//! `--report-dir` never overwrites the user's files.
+
+use super::json::RunReport;
+use super::junit::junit_xml;
+use crate::runner::ScenarioOutcome;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = ".hookproof-report";
+
+/// The report directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportDirError {
+    /// The directory holds files hookproof did not write.
+    #[error(
+        "refusing to write the report into {0}: it is not empty and was not written by hookproof \
+         (no {MARKER} file); pick another --report-dir"
+    )]
+    NotOurs(PathBuf),
+    /// I/O error.
+    #[error("cannot write the report to {path}: {source}")]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportDirError + '_ {
+    move |source| ReportDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes the report files into `dir`; returns the paths written.
+pub fn write_report_dir(
+    dir: &Path,
+    report: &RunReport,
+    outcomes: &[ScenarioOutcome],
+) -> Result<Vec<PathBuf>, ReportDirError> {
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        if entries.next().is_some() && !dir.join(MARKER).exists() {
+            return Err(ReportDirError::NotOurs(dir.to_path_buf()));
+        }
+    }
+    std::fs::create_dir_all(dir.join("delivery-log")).map_err(io(dir))?;
+    std::fs::create_dir_all(dir.join("sut-logs")).map_err(io(dir))?;
+    std::fs::write(dir.join(MARKER), "written by hookproof\n").map_err(io(dir))?;
+    let mut written = Vec::new();
+    let json_path = dir.join("report.json");
+    let json = serde_json::to_string_pretty(report).expect("the report always serializes");
+    std::fs::write(&json_path, json).map_err(io(&json_path))?;
+    written.push(json_path);
+    let junit_path = dir.join("junit.xml");
+    std::fs::write(&junit_path, junit_xml(report)).map_err(io(&junit_path))?;
+    written.push(junit_path);
+    for o in outcomes {
+        let path = dir.join("delivery-log").join(format!("{}.jsonl", o.name));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+        for a in &o.delivery_log.attempts {
+            let line = serde_json::to_string(a).expect("attempts always serialize");
+            writeln!(f, "{line}").map_err(io(&path))?;
+        }
+        f.flush().map_err(io(&path))?;
+        let path = dir.join("sut-logs").join(format!("{}.log", o.name));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+        for (run, lines) in [("clean", &o.clean_sut_log), ("faulted", &o.sut_log)] {
+            for l in lines {
+                writeln!(
+                    f,
+                    "[{run} #{} +{:>6}ms {}] {}",
+                    l.incarnation,
+                    l.at.as_millis(),
+                    l.stream,
+                    l.line
+                )
+                .map_err(io(&path))?;
+            }
+        }
+        f.flush().map_err(io(&path))?;
+    }
+    Ok(written)
+}
