@@ -4,7 +4,7 @@
 
 use crate::contract::Contracts;
 use crate::reference::{self, Flaw};
-use crate::report::{RunReport, summary_table, write_report_dir};
+use crate::report::{RunReport, check_report_dir, summary_table, write_report_dir};
 use crate::runner::{RunConfig, RunEvent, ScenarioOutcome, run_scenario};
 use crate::scenario::{self, Scenario};
 use crate::signing::Scheme;
@@ -226,6 +226,9 @@ async fn run(args: RunArgs) -> i32 {
         }
         all
     };
+    if let Err(e) = check_report_dir(&args.report_dir) {
+        return usage_error("--report-dir", e);
+    }
     let sut_command = args.sut.clone().unwrap_or_else(default_sut);
     let work_dir = match tempfile::Builder::new().prefix("hookproof-").tempdir() {
         Ok(d) => d,

@@ -39,18 +39,28 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportDirError + '_ {
     }
 }
 
+/// Checks, before a run, that `dir` may be written: it does not exist, is
+/// empty, or holds an earlier hookproof report.
+pub fn check_report_dir(dir: &Path) -> Result<(), ReportDirError> {
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Err(ReportDirError::NotOurs(dir.to_path_buf()));
+        }
+        let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+        if entries.next().is_some() && !dir.join(MARKER).exists() {
+            return Err(ReportDirError::NotOurs(dir.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
 /// Writes the report files into `dir`; returns the paths written.
 pub fn write_report_dir(
     dir: &Path,
     report: &RunReport,
     outcomes: &[ScenarioOutcome],
 ) -> Result<Vec<PathBuf>, ReportDirError> {
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
-        if entries.next().is_some() && !dir.join(MARKER).exists() {
-            return Err(ReportDirError::NotOurs(dir.to_path_buf()));
-        }
-    }
+    check_report_dir(dir)?;
     std::fs::create_dir_all(dir.join("delivery-log")).map_err(io(dir))?;
     std::fs::create_dir_all(dir.join("sut-logs")).map_err(io(dir))?;
     std::fs::write(dir.join(MARKER), "written by hookproof\n").map_err(io(dir))?;

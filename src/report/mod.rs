@@ -6,7 +6,7 @@ mod json;
 mod junit;
 mod terminal;
 
-pub use files::{ReportDirError, write_report_dir};
+pub use files::{ReportDirError, check_report_dir, write_report_dir};
 pub use json::{RunReport, ScenarioReport, Totals};
 pub use junit::junit_xml;
 pub use terminal::summary_table;

@@ -1,0 +1,158 @@
+//! Bad input gets a clear message and exit code 2, never a panic or a hang,
+//! and never leaves a SUT process behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn hookproof(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookproof"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("hookproof runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // Signal 0 checks existence; a zombie would still count, so also read /proc state.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !status.is_empty() && !status.contains(") Z ")
+}
+
+fn wait_gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if !pid_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = hookproof(&["run", "--no-such-flag"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--no-such-flag"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_flag_values_name_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = hookproof(&["run", "--scheme", "md5"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--scheme"), "{}", stderr(&o));
+    let o = hookproof(&["run", "--sut-startup-timeout", "soon"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--sut-startup-timeout"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("250ms"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_scenario_file_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.toml");
+    let text = "name = \"typo\"\ndescription = \"x\"\n\n[[fault]]\nkind = \"crm.status\"\nstatus = 503\nfrom = \"1s\"\nfor = \"2s\"\nfracton = 0.5\n";
+    std::fs::write(&file, text).unwrap();
+    let o = hookproof(&["run", "--scenario", file.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("typo.toml:"), "{err}");
+    assert!(err.contains("fracton"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    // The user's file is untouched.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+#[test]
+fn unknown_scenario_name_lists_the_builtins() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = hookproof(&["run", "--scenario", "crm-outtage"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("crm-outage"), "{}", stderr(&o));
+}
+
+#[test]
+fn sut_that_exits_at_once_is_reported_with_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = hookproof(
+        &[
+            "run",
+            "--scenario",
+            "baseline",
+            "--sut",
+            "echo 'listening? no: config missing' >&2; exit 3",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("exited with"), "{err}");
+    assert!(err.contains("config missing"), "{err}");
+    assert!(!dir.path().join("hookproof-report").exists());
+}
+
+#[test]
+fn sut_that_never_gets_ready_times_out_and_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("sut.pid");
+    let cmd = format!("echo $$ > {}; exec sleep 60", pidfile.display());
+    let started = Instant::now();
+    let o = hookproof(
+        &[
+            "run",
+            "--scenario",
+            "baseline",
+            "--sut-startup-timeout",
+            "1s",
+            "--sut",
+            &cmd,
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let err = stderr(&o);
+    assert!(err.contains("did not answer 2xx"), "{err}");
+    assert!(err.contains("--sut-startup-timeout"), "{err}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(wait_gone(pid), "SUT process {pid} was left behind");
+}
+
+#[test]
+fn report_dir_with_foreign_files_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("mine");
+    std::fs::create_dir(&reports).unwrap();
+    std::fs::write(reports.join("notes.txt"), "precious").unwrap();
+    let o = hookproof(
+        &[
+            "run",
+            "--scenario",
+            "baseline",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--report-dir"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(reports.join("notes.txt")).unwrap(),
+        "precious"
+    );
+}
