@@ -28,6 +28,9 @@ fn default_restart() -> Duration {
 fn default_retry_after() -> Duration {
     Duration::from_secs(1)
 }
+fn default_preseed() -> f64 {
+    0.5
+}
 fn default_status() -> u16 {
     503
 }
@@ -258,6 +261,59 @@ pub enum Fault {
         #[serde(default, with = "opt_duration")]
         at: Option<Duration>,
     },
+    /// The helpdesk API answers `status` during a window (enrichment fails).
+    #[serde(rename = "helpdesk.status")]
+    HelpdeskStatus {
+        /// HTTP status (429 sends Zendesk's rate-limit body).
+        #[serde(default = "default_status")]
+        status: u16,
+        /// Window start.
+        #[serde(default, with = "opt_duration")]
+        from: Option<Duration>,
+        /// Window length.
+        #[serde(rename = "for", with = "duration")]
+        duration: Duration,
+        /// `Retry-After` to send.
+        #[serde(default, with = "opt_duration")]
+        retry_after: Option<Duration>,
+    },
+    /// The helpdesk API answers after `delay`.
+    #[serde(rename = "helpdesk.latency")]
+    HelpdeskLatency {
+        /// Added latency.
+        #[serde(with = "duration")]
+        delay: Duration,
+    },
+    /// Newer payload version: extra fields and a new `zendesk_event_version`
+    /// on a fraction of events, plus events of types the SUT has never seen.
+    #[serde(rename = "payload.drift")]
+    PayloadDrift {
+        /// Share of events delivered in the newer version.
+        #[serde(default = "default_fraction")]
+        fraction: f64,
+        /// Events of new types added (the SUT must ack and ignore them).
+        #[serde(default = "default_count")]
+        new_event_types: usize,
+        /// Whether some status changes use a status value the old contract lacks.
+        #[serde(default)]
+        new_status: bool,
+    },
+    /// CRM state that exists before the run: a share of the requesters are
+    /// already contacts, with an owner and a lifecycle stage the CRM owns.
+    #[serde(rename = "crm.preseed")]
+    CrmPreseed {
+        /// Share of requesters that already exist as contacts.
+        #[serde(default = "default_preseed")]
+        contacts: f64,
+    },
+    /// After every delivery finished, replay the dead-letter queue (fresh
+    /// signatures, same event ids, same retry policy).
+    #[serde(rename = "delivery.replay")]
+    Replay {
+        /// Wait this long after the last delivery finished.
+        #[serde(default = "default_restart", with = "duration")]
+        after: Duration,
+    },
     /// SIGKILL the SUT at a time or right after the Nth ack, then restart it.
     #[serde(rename = "sut.kill")]
     SutKill {
@@ -296,6 +352,11 @@ impl Fault {
             Fault::CrmErrorAfterCommit { .. } => "crm.error-after-commit",
             Fault::CrmPartialBatch { .. } => "crm.partial-batch",
             Fault::CrmRenameProperty { .. } => "crm.rename-property",
+            Fault::HelpdeskStatus { .. } => "helpdesk.status",
+            Fault::HelpdeskLatency { .. } => "helpdesk.latency",
+            Fault::PayloadDrift { .. } => "payload.drift",
+            Fault::CrmPreseed { .. } => "crm.preseed",
+            Fault::Replay { .. } => "delivery.replay",
             Fault::SutKill { .. } => "sut.kill",
         }
     }
@@ -323,7 +384,15 @@ impl Fault {
             }
             Fault::ConcurrentDuplicate { fraction }
             | Fault::LostAck { fraction }
+            | Fault::PayloadDrift { fraction, .. }
             | Fault::Delay { fraction, .. } => fraction_ok("fraction", *fraction)?,
+            Fault::CrmPreseed { contacts } => fraction_ok("contacts", *contacts)?,
+            Fault::HelpdeskStatus { status, .. } if !(400..=599).contains(status) => {
+                return Err((
+                    "status",
+                    format!("must be a 4xx or 5xx status, got {status}"),
+                ));
+            }
             Fault::Reorder { window } if *window < 2 => {
                 return Err(("window", "must be at least 2".into()));
             }

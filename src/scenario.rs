@@ -34,13 +34,34 @@ impl Default for SettleSpec {
 }
 
 /// The `[checks]` table.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ChecksSpec {
     /// Checks that must pass; empty = every check that applies.
     pub require: Vec<CheckName>,
     /// Whether an `unknown` verdict passes the gate.
     pub allow_unknown: bool,
+    /// `ack_latency`: the highest acceptable ack p99.
+    #[serde(with = "duration")]
+    pub ack_latency_p99: Duration,
+    /// `audit_trail`: the lowest acceptable share of CRM writes that carry
+    /// the trace context of the event that caused them.
+    pub audit_coverage: f64,
+    /// `backs_off`: the highest acceptable rate of CRM requests per second
+    /// while the CRM is failing them.
+    pub max_failing_rate: f64,
+}
+
+impl Default for ChecksSpec {
+    fn default() -> Self {
+        ChecksSpec {
+            require: Vec::new(),
+            allow_unknown: false,
+            ack_latency_p99: Duration::from_millis(200),
+            audit_coverage: 1.0,
+            max_failing_rate: 40.0,
+        }
+    }
 }
 
 /// The `[delivery]` table.

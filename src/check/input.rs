@@ -36,6 +36,30 @@ pub struct RunObservation {
     /// Key values (ticket ids, comment ids) that only forged deliveries
     /// carry: any CRM object holding one is an effect of a forgery.
     pub forged_markers: Vec<String>,
+    /// Crashes and restarts of the SUT.
+    pub sut_events: Vec<crate::history::SutEvent>,
+    /// Objects pre-seeded into the CRM with the CRM-owned properties they
+    /// started with: `(object type, unique property, value, owned properties)`.
+    pub seeded: Vec<Seeded>,
+    /// Ids of events delivered in a newer payload version.
+    pub drifted: Vec<String>,
+    /// Ids of events replayed from the dead-letter queue.
+    pub replayed: Vec<String>,
+    /// `Retry-After` the CRM sent with its 429s and 503s, if any.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+/// A pre-seeded CRM object and the CRM-owned properties it started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seeded {
+    /// Object type.
+    pub object_type: String,
+    /// The unique property that identifies it (e.g. `email`).
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// CRM-owned properties and their seeded values.
+    pub owned: std::collections::BTreeMap<String, String>,
 }
 
 impl RunObservation {

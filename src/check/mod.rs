@@ -3,15 +3,19 @@
 //!
 //! A new check is one file here plus a line in [`registry`].
 
+mod audit;
+mod clobber;
 mod contract;
 mod diff;
+mod drift;
 mod forgery;
 mod input;
 mod registry;
 mod state;
+mod timing;
 mod verdict;
 
 pub use diff::{Difference, StateDiff, diff_states};
-pub use input::{CheckInput, RunObservation, Settle};
+pub use input::{CheckInput, RunObservation, Seeded, Settle};
 pub use registry::{applicable, run_checks};
 pub use verdict::{CheckName, CheckResult, Evidence, Verdict};

@@ -2,7 +2,7 @@
 
 use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult};
-use super::{contract, forgery, state};
+use super::{audit, clobber, contract, forgery, state, timing};
 
 /// The checks that apply to `input`'s scenario: those it requires, or every
 /// check when it names none.
@@ -25,7 +25,12 @@ pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
         match name {
             CheckName::Contract => results.push(contract::contract(input)),
             CheckName::RejectsForgeries => results.push(forgery::rejects_forgeries(input)),
-            CheckName::NoLoss | CheckName::Idempotent | CheckName::Converges => {}
+            CheckName::AckLatency => results.push(timing::ack_latency(input)),
+            CheckName::BacksOff => results.push(timing::backs_off(input)),
+            CheckName::AuditTrail => results.push(audit::audit_trail(input)),
+            CheckName::NoClobber => results.push(clobber::no_clobber(input)),
+            // The state checks share one diff; see below.
+            _ => {}
         }
     }
     results.extend(state::state_checks(input, &names));

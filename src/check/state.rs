@@ -107,35 +107,207 @@ fn evidence_for(
     }
 }
 
-/// Runs the three state checks over one diff.
+/// The checks that read the state diff.
+pub(crate) const STATE_CHECKS: &[CheckName] = &[
+    CheckName::NoLoss,
+    CheckName::Idempotent,
+    CheckName::Converges,
+    CheckName::AckAfterCommit,
+    CheckName::Replays,
+    CheckName::ToleratesDrift,
+];
+
+/// Runs the state checks in `wanted` over one diff.
 pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<CheckResult> {
-    let wanted: Vec<CheckName> = [
-        CheckName::NoLoss,
-        CheckName::Idempotent,
-        CheckName::Converges,
-    ]
-    .into_iter()
-    .filter(|c| wanted.contains(c))
-    .collect();
+    let wanted: Vec<CheckName> = STATE_CHECKS
+        .iter()
+        .copied()
+        .filter(|c| wanted.contains(c))
+        .collect();
     if wanted.is_empty() {
         return Vec::new();
     }
-    if let Some(reason) = unknown_reason(input) {
-        return wanted
-            .into_iter()
-            .map(|c| CheckResult::new(c, Verdict::Unknown, reason.clone(), Vec::new()))
-            .collect();
-    }
-    let diff = diff_states(&input.clean.snapshot, &input.faulted.snapshot);
+    let skipped = |c: CheckName| match c {
+        CheckName::AckAfterCommit
+            if !input.faulted.sut_events.iter().any(|e| e.what == "killed") =>
+        {
+            Some("the scenario does not crash the SUT")
+        }
+        CheckName::Replays if input.faulted.replayed.is_empty() => {
+            Some("no dead-lettered event was replayed")
+        }
+        CheckName::ToleratesDrift if input.faulted.drifted.is_empty() => {
+            Some("the scenario sends no newer-version payloads")
+        }
+        _ => None,
+    };
+    let unknown = unknown_reason(input);
+    let mut diff = None;
     let index = KeyIndex::new(input.workload);
     wanted
         .into_iter()
-        .map(|check| match check {
-            CheckName::NoLoss => no_loss(input, &index, &diff.differences),
-            CheckName::Idempotent => idempotent(input, &index, &diff.differences),
-            _ => converges(input, &index, &diff.differences),
+        .map(|check| {
+            if let Some(reason) = skipped(check) {
+                return CheckResult::new(check, Verdict::Skipped, reason, Vec::new());
+            }
+            if let Some(reason) = &unknown {
+                return CheckResult::new(check, Verdict::Unknown, reason.clone(), Vec::new());
+            }
+            let diffs = &diff
+                .get_or_insert_with(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot))
+                .differences;
+            match check {
+                CheckName::NoLoss => no_loss(input, &index, diffs),
+                CheckName::Idempotent => idempotent(input, &index, diffs),
+                CheckName::AckAfterCommit => ack_after_commit(input, &index, diffs),
+                CheckName::Replays => replays(input, &index, diffs),
+                CheckName::ToleratesDrift => tolerates_drift(input, &index, diffs),
+                _ => converges(input, &index, diffs),
+            }
         })
         .collect()
+}
+
+fn related_to<'a>(
+    index: &KeyIndex,
+    diffs: &'a [Difference],
+    ids: &[String],
+) -> Vec<(&'a Difference, Vec<String>)> {
+    diffs
+        .iter()
+        .filter_map(|d| {
+            let related: Vec<String> = index
+                .related(d.values())
+                .into_iter()
+                .filter(|id| ids.contains(id))
+                .collect();
+            (!related.is_empty()).then_some((d, related))
+        })
+        .collect()
+}
+
+fn ack_after_commit(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+    let kills: Vec<_> = input
+        .faulted
+        .sut_events
+        .iter()
+        .filter(|e| e.what == "killed")
+        .map(|e| e.at)
+        .collect();
+    let last_kill = kills.iter().max().copied().unwrap_or_default();
+    // Events whose first ack came before a crash.
+    let acked_before: Vec<String> = input
+        .faulted
+        .log
+        .attempts
+        .iter()
+        .filter(|a| a.outcome.sut_acked() && a.started <= last_kill)
+        .map(|a| a.event_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let missing: Vec<Difference> = diffs
+        .iter()
+        .filter(|d| {
+            matches!(
+                d,
+                Difference::Missing { .. }
+                    | Difference::MissingAssociation { .. }
+                    | Difference::Mismatch { .. }
+            )
+        })
+        .cloned()
+        .collect();
+    let lost: Vec<Evidence> = related_to(index, &missing, &acked_before)
+        .into_iter()
+        .map(|(d, _)| evidence_for(input, index, d, true))
+        .collect();
+    let summary = format!(
+        "{} crash(es); {} event(s) were acked before the last one",
+        kills.len(),
+        acked_before.len()
+    );
+    if lost.is_empty() {
+        CheckResult::new(
+            CheckName::AckAfterCommit,
+            Verdict::Pass,
+            summary,
+            Vec::new(),
+        )
+    } else {
+        CheckResult::new(
+            CheckName::AckAfterCommit,
+            Verdict::Fail,
+            format!(
+                "{summary}; {} of their effects are missing after the restart",
+                lost.len()
+            ),
+            lost,
+        )
+    }
+}
+
+fn replays(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+    let log = &input.faulted.log;
+    let replayed = &input.faulted.replayed;
+    let mut evidence: Vec<Evidence> = log
+        .deliveries
+        .iter()
+        .filter(|d| d.origin == "replay" && d.status != crate::history::DeliveryStatus::Acked)
+        .map(|d| Evidence {
+            what: format!("replayed {} was not acked ({:?})", d.event_type, d.status),
+            event_ids: vec![d.event_id.clone()],
+            timeline: log.timeline(&d.event_id),
+            objects: None,
+        })
+        .collect();
+    evidence.extend(
+        related_to(index, diffs, replayed)
+            .into_iter()
+            .map(|(d, _)| evidence_for(input, index, d, false)),
+    );
+    let summary = format!("{} dead-lettered event(s) replayed", replayed.len());
+    if evidence.is_empty() {
+        CheckResult::new(
+            CheckName::Replays,
+            Verdict::Pass,
+            format!("{summary}; each landed exactly once"),
+            Vec::new(),
+        )
+    } else {
+        CheckResult::new(
+            CheckName::Replays,
+            Verdict::Fail,
+            format!("{summary}; {} did not land exactly once", evidence.len()),
+            evidence,
+        )
+    }
+}
+
+fn tolerates_drift(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+    let drifted = &input.faulted.drifted;
+    let mut evidence = super::drift::refused_drift(input);
+    evidence.extend(
+        related_to(index, diffs, drifted)
+            .into_iter()
+            .map(|(d, _)| evidence_for(input, index, d, false)),
+    );
+    let summary = format!("{} event(s) sent in a newer payload version", drifted.len());
+    if evidence.is_empty() {
+        CheckResult::new(
+            CheckName::ToleratesDrift,
+            Verdict::Pass,
+            format!("{summary}; all acked and applied like their older form"),
+            Vec::new(),
+        )
+    } else {
+        CheckResult::new(
+            CheckName::ToleratesDrift,
+            Verdict::Fail,
+            format!("{summary}; {} refused or misapplied", evidence.len()),
+            evidence,
+        )
+    }
 }
 
 fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {

@@ -16,6 +16,20 @@ pub enum CheckName {
     Converges,
     /// Forged, tampered, unsigned, stale or wrongly-signed deliveries are rejected and have no effect.
     RejectsForgeries,
+    /// Events acked before a crash (SIGKILL) still have their effect after the restart.
+    AckAfterCommit,
+    /// Valid newer-version payloads are accepted and applied like their older form.
+    ToleratesDrift,
+    /// Dead-lettered events replayed after an outage land exactly once.
+    Replays,
+    /// The SUT waits for `Retry-After` and bounds its call rate while the CRM fails.
+    BacksOff,
+    /// The SUT leaves CRM-owned properties alone.
+    NoClobber,
+    /// Ack p99 stays under the threshold.
+    AckLatency,
+    /// CRM writes carry the trace context of the event that caused them.
+    AuditTrail,
 }
 
 impl CheckName {
@@ -26,6 +40,13 @@ impl CheckName {
         CheckName::Idempotent,
         CheckName::Converges,
         CheckName::RejectsForgeries,
+        CheckName::AckAfterCommit,
+        CheckName::ToleratesDrift,
+        CheckName::Replays,
+        CheckName::BacksOff,
+        CheckName::NoClobber,
+        CheckName::AckLatency,
+        CheckName::AuditTrail,
     ];
 
     /// The name as written in scenario files and reports.
@@ -36,6 +57,13 @@ impl CheckName {
             CheckName::Idempotent => "idempotent",
             CheckName::Converges => "converges",
             CheckName::RejectsForgeries => "rejects_forgeries",
+            CheckName::AckAfterCommit => "ack_after_commit",
+            CheckName::ToleratesDrift => "tolerates_drift",
+            CheckName::Replays => "replays",
+            CheckName::BacksOff => "backs_off",
+            CheckName::NoClobber => "no_clobber",
+            CheckName::AckLatency => "ack_latency",
+            CheckName::AuditTrail => "audit_trail",
         }
     }
 
@@ -52,6 +80,23 @@ impl CheckName {
             }
             CheckName::RejectsForgeries => {
                 "a forged, tampered, unsigned, stale or wrongly-signed delivery is acked or has an effect"
+            }
+            CheckName::AckAfterCommit => {
+                "an event acked before a crash (SIGKILL + restart) has no effect afterwards"
+            }
+            CheckName::ToleratesDrift => {
+                "a valid newer-version payload (extra fields, new enum value, new event type) is rejected or misapplied"
+            }
+            CheckName::Replays => {
+                "replaying dead-lettered events after an outage does not complete the state exactly once"
+            }
+            CheckName::BacksOff => {
+                "the SUT calls the CRM before Retry-After elapses, or faster than a bounded rate while it fails"
+            }
+            CheckName::NoClobber => "the SUT overwrites CRM-owned properties it does not own",
+            CheckName::AckLatency => "ack p99 exceeds the threshold",
+            CheckName::AuditTrail => {
+                "a CRM write cannot be tied to its originating event (trace context not propagated)"
             }
         }
     }
