@@ -571,3 +571,88 @@ async fn flaws_change_behaviour() {
     let fine = status_changed("e-fine");
     assert_eq!(deliver(sut.addr, &fine).await.status(), 200);
 }
+
+#[tokio::test]
+async fn permanent_errors_are_dead_lettered_not_dropped() {
+    let (state, crm, hd) = setup().await;
+    Mock::given(method("POST"))
+        .and(path(TICKETS_UPSERT))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "status": "error", "message": "Property values were not valid",
+            "correlationId": "c", "category": "VALIDATION_ERROR"
+        })))
+        .mount(&crm)
+        .await;
+    let sut = start(state.path(), &crm, &hd, None).await;
+    assert_eq!(
+        deliver(sut.addr, &status_changed("e-invalid"))
+            .await
+            .status(),
+        200
+    );
+    wait_for(&crm, "POST", TICKETS_UPSERT, 3).await;
+    let inbox = hookproof::reference::inbox::Inbox::open(state.path()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let dead = inbox.dead_letters().await.unwrap();
+        if let Some(d) = dead.first() {
+            assert_eq!(d.event_id, "e-invalid");
+            assert!(d.last_error.contains("400"), "{}", d.last_error);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reqs = crm.received_requests().await.unwrap();
+    assert_eq!(matching(&reqs, "POST", TICKETS_UPSERT).len(), 3);
+}
+
+#[tokio::test]
+async fn retry_flaws_give_up_or_hammer() {
+    // ack-before-commit: a few quick attempts during an outage, then the event is gone.
+    let (state, crm, hd) = setup().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&crm)
+        .await;
+    let sut = start(state.path(), &crm, &hd, Some(Flaw::AckBeforeCommit)).await;
+    assert_eq!(
+        deliver(sut.addr, &status_changed("e-abc")).await.status(),
+        200
+    );
+    wait_for(&crm, "POST", TICKETS_UPSERT, 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(crm.received_requests().await.unwrap().len(), 3);
+    drop(sut);
+
+    // no-backoff: ignores Retry-After and retries within milliseconds.
+    let (state, crm, hd) = setup().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(path(TICKETS_UPSERT))
+        .respond_with(RateLimited(seen.clone()))
+        .mount(&crm)
+        .await;
+    let sut = start(state.path(), &crm, &hd, Some(Flaw::NoBackoff)).await;
+    deliver(sut.addr, &status_changed("e-nobackoff")).await;
+    wait_for(&crm, "POST", TICKETS_UPSERT, 2).await;
+    let gap = {
+        let seen = seen.lock().unwrap();
+        seen[1] - seen[0]
+    };
+    assert!(gap < Duration::from_millis(500), "retried after {gap:?}");
+    drop(sut);
+
+    // swallow-errors: a CRM error marks the event done; no retry.
+    let (state, crm, hd) = setup().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&crm)
+        .await;
+    let sut = start(state.path(), &crm, &hd, Some(Flaw::SwallowErrors)).await;
+    deliver(sut.addr, &status_changed("e-swallow")).await;
+    wait_for(&crm, "POST", TICKETS_UPSERT, 1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(crm.received_requests().await.unwrap().len(), 1);
+}

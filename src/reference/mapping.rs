@@ -399,6 +399,10 @@ impl Mapper {
             req = req.header("traceparent", t);
         }
         let resp = send(req, Service::Helpdesk, "get requester").await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            // The requester is gone: the ticket is still synced, without a contact.
+            return Ok(None);
+        }
         let body = check(resp, Service::Helpdesk, "get requester")?;
         let user = body.get("user").unwrap_or(&body);
         let Some(email) = user
