@@ -1,37 +1,24 @@
-//! TEMPORARY stub (the reference receiver lands from the `ref` branch).
-#![allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flaw {
-    AckBeforeCommit,
-}
-impl std::str::FromStr for Flaw {
-    type Err = String;
-    fn from_str(_: &str) -> Result<Self, String> {
-        Err("stub".into())
-    }
-}
-impl std::fmt::Display for Flaw {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("x")
-    }
-}
-impl Flaw {
-    pub fn all() -> &'static [Flaw] {
-        &[]
-    }
-    pub fn description(&self) -> &'static str {
-        ""
-    }
-}
-#[derive(Debug, thiserror::Error)]
-#[error("stub")]
-pub struct ReferenceError;
-pub struct ReferenceConfig;
-impl ReferenceConfig {
-    pub fn from_env(_f: Option<Flaw>) -> Result<Self, ReferenceError> {
-        Err(ReferenceError)
-    }
-}
-pub async fn serve(_c: ReferenceConfig) -> Result<(), ReferenceError> {
-    Ok(())
-}
+//! The bundled reference receiver (`hookproof sut reference`): a webhook
+//! receiver written the way users should write theirs, plus deliberately
+//! flawed variants that each break one rule, so `selftest` can measure the
+//! suite's power.
+//!
+//! Rules it follows: verify the signature (constant time, timestamp
+//! tolerance), parse permissively, commit the event to a durable SQLite inbox
+//! keyed by event id before acking, and let a worker apply the canonical
+//! mapping with exponential backoff and full jitter that honours
+//! `Retry-After`, newest-`updated_at`-wins ordering, idempotent writes and a
+//! dead-letter table.
+
+pub mod backoff;
+pub mod config;
+pub mod event;
+pub mod flaw;
+pub mod inbox;
+pub mod mapping;
+pub mod receiver;
+pub mod worker;
+
+pub use config::{ReferenceConfig, ReferenceError};
+pub use flaw::{Flaw, UnknownFlaw};
+pub use receiver::{serve, serve_with};
