@@ -21,7 +21,8 @@ use tokio::sync::oneshot;
 /// A fault of the helpdesk API.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HelpdeskFault {
-    /// Answer `status` (with `Retry-After` when given) inside the window.
+    /// Answer `status` (with `Retry-After` when given) inside the window
+    /// (relative to [`MockHelpdesk::arm`]).
     Status {
         /// HTTP status.
         status: u16,
@@ -44,7 +45,7 @@ struct Shared {
     users: HashMap<String, Value>,
     tickets: HashMap<String, Value>,
     faults: Vec<HelpdeskFault>,
-    origin: Instant,
+    origin: std::sync::Mutex<Instant>,
     requests: AtomicU64,
 }
 
@@ -111,7 +112,7 @@ impl MockHelpdesk {
             users,
             tickets,
             faults,
-            origin: Instant::now(),
+            origin: std::sync::Mutex::new(Instant::now()),
             requests: AtomicU64::new(0),
         });
         let app = Router::new()
@@ -139,6 +140,11 @@ impl MockHelpdesk {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Sets the time origin of fault windows to now.
+    pub fn arm(&self) {
+        *self.shared.origin.lock().unwrap() = Instant::now();
     }
 
     /// Requests served so far.
@@ -181,7 +187,7 @@ async fn serve<'a>(
     what: &str,
 ) -> Response {
     s.requests.fetch_add(1, Ordering::Relaxed);
-    let elapsed = s.origin.elapsed();
+    let elapsed = s.origin.lock().unwrap().elapsed();
     for fault in &s.faults {
         match fault {
             HelpdeskFault::Latency { delay } => tokio::time::sleep(*delay).await,

@@ -167,6 +167,10 @@ pub struct DeliveryLog {
     pub attempts: Vec<Attempt>,
     /// Every delivery, in plan order.
     pub deliveries: Vec<DeliveryRecord>,
+    /// The payload of every delivered valid event, by event id (what a
+    /// replay re-sends). Not serialized: the JSONL log has the attempts.
+    #[serde(skip)]
+    pub bodies: std::collections::HashMap<String, std::sync::Arc<Vec<u8>>>,
 }
 
 impl DeliveryLog {

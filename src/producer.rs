@@ -180,6 +180,11 @@ impl Producer {
                         attempts: 0,
                         traceparent: planned.traceparent.clone(),
                     });
+                    if planned.signature == SignatureMode::Valid {
+                        log.bodies
+                            .entry(planned.event_id.clone())
+                            .or_insert_with(|| planned.body.clone());
+                    }
                     index
                 };
                 progress.planned.fetch_add(1, Ordering::Relaxed);

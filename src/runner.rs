@@ -5,12 +5,15 @@
 //!
 //! The runner reports progress through a callback and never prints.
 
+use crate::check::Seeded;
 use crate::check::{CheckInput, CheckResult, RunObservation, Settle, Verdict, run_checks};
 use crate::contract::Contracts;
+use crate::crm::SeedObject;
 use crate::crm::{CrmConfig, CrmFault, MockCrm, Window};
 use crate::fault::Fault;
+use crate::helpdesk::HelpdeskFault;
 use crate::helpdesk::MockHelpdesk;
-use crate::history::{AttemptOutcome, DeliveryLog, SignatureMode};
+use crate::history::{AttemptOutcome, DeliveryLog, DeliveryStatus, SignatureMode, SutEvent};
 use crate::producer::{PlannedDelivery, Producer, Progress, Target, Unit};
 use crate::scenario::Scenario;
 use crate::signing::{self, Scheme};
@@ -172,7 +175,8 @@ pub async fn run_scenario(
     on_event: &(dyn Fn(RunEvent) + Send + Sync),
 ) -> Result<ScenarioOutcome, RunError> {
     let seed = config.seed_override.unwrap_or(scenario.seed);
-    let workload = workload::generate(&scenario.workload, seed);
+    let mut workload = workload::generate(&scenario.workload, seed);
+    let status_drifted = drift_statuses(scenario, &mut workload, seed);
     let plan = build_plan(scenario, &workload, seed);
     let clean_plan = clean_plan(&workload);
     let progress = Arc::new(Progress::default());
@@ -214,10 +218,18 @@ pub async fn run_scenario(
     let (clean, faulted) = (clean?, faulted?);
     let mut faulted_obs = faulted.observation;
     faulted_obs.forged_markers = plan.forged_markers;
+    faulted_obs.drifted = plan.drifted;
+    faulted_obs.drifted.extend(status_drifted.iter().cloned());
+    let mut clean_obs = clean.observation;
+    for obs in [&mut clean_obs, &mut faulted_obs] {
+        // Newer-version payloads are outside the (older) contract by design.
+        obs.event_violations
+            .retain(|(id, _)| !status_drifted.contains(id));
+    }
     let input = CheckInput {
         scenario,
         workload: &workload,
-        clean: &clean.observation,
+        clean: &clean_obs,
         faulted: &faulted_obs,
     };
     let checks = run_checks(&input);
@@ -228,7 +240,7 @@ pub async fn run_scenario(
         seed,
         checks,
         stats: stats(&workload, &faulted_obs, faulted.restarts, faulted.wall),
-        clean_stats: stats(&workload, &clean.observation, 0, clean.wall),
+        clean_stats: stats(&workload, &clean_obs, 0, clean.wall),
         delivery_log: faulted_obs.log,
         sut_log: faulted.sut_log,
         clean_sut_log: clean.sut_log,
@@ -277,11 +289,18 @@ async fn execute(
     } else {
         split_faults(&scenario.faults)
     };
+    let (seed_objects, seeded) = preseed(scenario, workload, seed);
     let mut crm_config = CrmConfig::new(crm_token.clone(), config.contracts.clone());
     crm_config.seed = seed;
     crm_config.faults = crm_faults;
+    crm_config.seeded = seed_objects;
     let crm = MockCrm::start(crm_config).await?;
-    let helpdesk = MockHelpdesk::start(workload, &helpdesk_token, Vec::new()).await?;
+    let helpdesk_faults = if clean {
+        Vec::new()
+    } else {
+        helpdesk_faults(&scenario.faults)
+    };
+    let helpdesk = MockHelpdesk::start(workload, &helpdesk_token, helpdesk_faults).await?;
     let env = SutEnv {
         port: free_port()?,
         webhook_secret: secret.clone(),
@@ -312,9 +331,36 @@ async fn execute(
     let sut = Arc::new(tokio::sync::Mutex::new(sut));
 
     crm.arm();
+    helpdesk.arm();
     let origin = Instant::now();
-    let deliver = producer.deliver(units, origin, log.clone(), progress);
-    let nemesis = nemesis(sut.clone(), sut_faults, log.clone(), origin);
+    let sut_events = Arc::new(Mutex::new(Vec::new()));
+    let replay_after = (!clean)
+        .then(|| {
+            scenario.faults.iter().find_map(|f| match f {
+                Fault::Replay { after } => Some(*after),
+                _ => None,
+            })
+        })
+        .flatten();
+    let deliver = async {
+        producer
+            .deliver(units, origin, log.clone(), progress.clone())
+            .await;
+        if let Some(after) = replay_after {
+            tokio::time::sleep(after).await;
+            let replay = replay_units(&log.lock().unwrap());
+            producer
+                .deliver(replay, Instant::now(), log.clone(), progress)
+                .await;
+        }
+    };
+    let nemesis = nemesis(
+        sut.clone(),
+        sut_faults,
+        log.clone(),
+        origin,
+        sut_events.clone(),
+    );
     let watchdog = hang_watchdog(log.clone(), policy.concurrency, policy.timeout);
     let outcome = tokio::select! {
         _ = async { tokio::join!(deliver, nemesis) } => Ok(()),
@@ -348,6 +394,12 @@ async fn execute(
     drop(helpdesk);
 
     let log = std::mem::take(&mut *log.lock().unwrap());
+    let replayed = log
+        .deliveries
+        .iter()
+        .filter(|d| d.origin == "replay")
+        .map(|d| d.event_id.clone())
+        .collect();
     let mut event_violations = Vec::new();
     for e in &workload.events {
         for v in config.contracts.validate_event(&e.body) {
@@ -362,11 +414,15 @@ async fn execute(
             event_violations,
             settle,
             forged_markers: Vec::new(),
-            sut_events: Vec::new(),
-            seeded: Vec::new(),
+            sut_events: std::mem::take(&mut *sut_events.lock().unwrap()),
+            seeded,
             drifted: Vec::new(),
-            replayed: Vec::new(),
-            retry_after: None,
+            replayed,
+            retry_after: if clean {
+                None
+            } else {
+                retry_after(&scenario.faults)
+            },
         },
         sut_log,
         restarts,
@@ -431,7 +487,15 @@ async fn nemesis(
     faults: Vec<Fault>,
     log: Arc<Mutex<DeliveryLog>>,
     origin: Instant,
+    events: Arc<Mutex<Vec<SutEvent>>>,
 ) {
+    let record = |what: &str, detail: String| {
+        events.lock().unwrap().push(SutEvent {
+            at: origin.elapsed(),
+            what: what.to_string(),
+            detail,
+        });
+    };
     for fault in faults {
         let Fault::SutKill {
             at,
@@ -460,8 +524,17 @@ async fn nemesis(
             }
         }
         let mut sut = sut.lock().await;
-        // A restart failure shows up as dead-lettered deliveries and failing checks.
-        let _ = sut.restart(restart_after).await;
+        sut.kill().await;
+        record("killed", "SIGKILL to the process group".to_string());
+        match sut.restart(restart_after).await {
+            Ok(()) => record(
+                "restarted",
+                format!("ready again after {restart_after:?} down"),
+            ),
+            // A SUT that cannot come back shows up as dead-lettered
+            // deliveries and failing checks; the event says why.
+            Err(e) => record("restart-failed", e.to_string()),
+        }
     }
 }
 
@@ -507,6 +580,8 @@ pub struct Plan {
     pub units: Vec<Unit>,
     /// Key values only forged deliveries carry.
     pub forged_markers: Vec<String>,
+    /// Ids of events delivered in a newer payload version.
+    pub drifted: Vec<String>,
 }
 
 fn traceparent(event_id: &str, copy: usize) -> String {
@@ -554,6 +629,7 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
         })
         .collect();
     let mut forged_markers = Vec::new();
+    let mut drifted = Vec::new();
     let mut later: Vec<(usize, Unit)> = Vec::new();
     for fault in &scenario.faults {
         match fault {
@@ -587,6 +663,30 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
                             ));
                         }
                     }
+                }
+            }
+            Fault::PayloadDrift {
+                fraction,
+                new_event_types,
+                ..
+            } => {
+                for (i, e) in workload.events.iter().enumerate() {
+                    if rng.random_bool(*fraction) {
+                        let body = drift_body(&e.body);
+                        units[i].deliveries[0].body = Arc::new(serde_json::to_vec(&body).unwrap());
+                        drifted.push(e.id.clone());
+                    }
+                }
+                for k in 0..*new_event_types {
+                    let (delivery, at) = new_type_event(workload, &mut rng, k);
+                    drifted.push(delivery.event_id.clone());
+                    later.push((
+                        at,
+                        Unit {
+                            not_before: Duration::ZERO,
+                            deliveries: vec![delivery],
+                        },
+                    ));
                 }
             }
             Fault::Delay { fraction, delay } => {
@@ -650,7 +750,192 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
     Plan {
         units,
         forged_markers,
+        drifted,
     }
+}
+
+/// The newer payload version of an event: a new `zendesk_event_version`,
+/// fields the older contract does not know, in the envelope, the ticket
+/// snapshot and the change.
+fn drift_body(body: &serde_json::Value) -> serde_json::Value {
+    let mut body = body.clone();
+    body["zendesk_event_version"] = serde_json::json!("2025-06-01");
+    body["region"] = serde_json::json!("eu-1");
+    if let Some(detail) = body["detail"].as_object_mut() {
+        detail.insert("sla_breach_at".into(), serde_json::Value::Null);
+        detail.insert(
+            "custom_fields".into(),
+            serde_json::json!([{"id": "360001", "value": "gold"}]),
+        );
+    }
+    if let Some(event) = body["event"].as_object_mut() {
+        event.insert("source".into(), serde_json::json!("api"));
+    }
+    body
+}
+
+/// Event types hookproof's contracts (and the SUT) have never seen.
+const NEW_EVENT_TYPES: &[&str] = &[
+    "ticket.merged",
+    "ticket.escalation_level_changed",
+    "ticket.ai_summary_generated",
+];
+
+fn new_type_event(workload: &Workload, rng: &mut ChaCha8Rng, k: usize) -> (PlannedDelivery, usize) {
+    let tickets: Vec<&Event> = workload
+        .events
+        .iter()
+        .filter(|e| e.ticket_id.is_some())
+        .collect();
+    let at = rng.random_range(0..=workload.events.len());
+    let template = tickets[rng.random_range(0..tickets.len())];
+    let short = NEW_EVENT_TYPES[k % NEW_EVENT_TYPES.len()];
+    let mut body = drift_body(&template.body);
+    let id = workload::uuid_from(rng);
+    body["id"] = serde_json::json!(id);
+    body["type"] = serde_json::json!(format!("{}{short}", workload::TYPE_PREFIX));
+    body["event"] = serde_json::json!({"level": 2, "reason": "vip"});
+    let delivery = PlannedDelivery {
+        event_seq: None,
+        event_id: id.clone(),
+        event_type: short.to_string(),
+        ticket_id: template.ticket_id.clone(),
+        body: Arc::new(serde_json::to_vec(&body).unwrap()),
+        signed_body: None,
+        signature: SignatureMode::Valid,
+        origin: "drift".to_string(),
+        lost_acks: 0,
+        traceparent: traceparent(&id, 0),
+    };
+    (delivery, at)
+}
+
+/// `payload.drift` with `new-status`: some status changes use a status value
+/// the older contract lacks. It changes what the event means, so it applies
+/// to the clean run too; returns the ids of the changed events.
+fn drift_statuses(scenario: &Scenario, workload: &mut Workload, seed: u64) -> Vec<String> {
+    let Some(fraction) = scenario.faults.iter().find_map(|f| match f {
+        Fault::PayloadDrift {
+            fraction,
+            new_status: true,
+            ..
+        } => Some(*fraction),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xD21F7);
+    let mut changed = Vec::new();
+    for e in &mut workload.events {
+        if e.kind == workload::EventKind::StatusChanged && rng.random_bool(fraction) {
+            e.body["event"]["current"] = serde_json::json!("ESCALATED");
+            e.body["detail"]["status"] = serde_json::json!("ESCALATED");
+            changed.push(e.id.clone());
+        }
+    }
+    changed
+}
+
+/// The dead-letter queue as replay units: each dead-lettered valid event
+/// once, re-signed at send time, same event id.
+fn replay_units(log: &DeliveryLog) -> Vec<Unit> {
+    let mut seen = std::collections::HashSet::new();
+    log.deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::DeadLettered && d.signature == SignatureMode::Valid)
+        .filter(|d| seen.insert(d.event_id.clone()))
+        .filter_map(|d| {
+            let body = log.bodies.get(&d.event_id)?.clone();
+            Some(Unit {
+                not_before: Duration::ZERO,
+                deliveries: vec![PlannedDelivery {
+                    event_seq: d.event_seq,
+                    event_id: d.event_id.clone(),
+                    event_type: d.event_type.clone(),
+                    ticket_id: None,
+                    body,
+                    signed_body: None,
+                    signature: SignatureMode::Valid,
+                    origin: "replay".to_string(),
+                    lost_acks: 0,
+                    traceparent: d.traceparent.clone(),
+                }],
+            })
+        })
+        .collect()
+}
+
+/// `crm.preseed`: requesters that already exist as contacts, with CRM-owned
+/// properties; the same objects are seeded into the clean run.
+fn preseed(scenario: &Scenario, workload: &Workload, seed: u64) -> (Vec<SeedObject>, Vec<Seeded>) {
+    let Some(share) = scenario.faults.iter().find_map(|f| match f {
+        Fault::CrmPreseed { contacts } => Some(*contacts),
+        _ => None,
+    }) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED);
+    let mut objects = Vec::new();
+    let mut seeded = Vec::new();
+    for user in &workload.users {
+        if !rng.random_bool(share) {
+            continue;
+        }
+        let owned: std::collections::BTreeMap<String, String> = [
+            ("lifecyclestage", "customer".to_string()),
+            (
+                "hubspot_owner_id",
+                format!("{}", 31_337 + rng.random_range(0..5)),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let mut properties = owned.clone();
+        properties.insert("email".into(), user.email.clone());
+        properties.insert("company".into(), "Existing Customer Ltd".into());
+        objects.push(SeedObject {
+            object_type: "contacts".into(),
+            properties,
+        });
+        seeded.push(Seeded {
+            object_type: "contacts".into(),
+            key: "email".into(),
+            value: user.email.clone(),
+            owned,
+        });
+    }
+    (objects, seeded)
+}
+
+fn helpdesk_faults(faults: &[Fault]) -> Vec<HelpdeskFault> {
+    faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::HelpdeskStatus {
+                status,
+                from,
+                duration,
+                retry_after,
+            } => Some(HelpdeskFault::Status {
+                status: *status,
+                retry_after: *retry_after,
+                from: from.unwrap_or_default(),
+                duration: *duration,
+            }),
+            Fault::HelpdeskLatency { delay } => Some(HelpdeskFault::Latency { delay: *delay }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `Retry-After` the CRM faults send, if any.
+fn retry_after(faults: &[Fault]) -> Option<Duration> {
+    faults.iter().find_map(|f| match f {
+        Fault::CrmRateLimit { retry_after, .. } => Some(*retry_after),
+        Fault::CrmStatus { retry_after, .. } => *retry_after,
+        _ => None,
+    })
 }
 
 /// A forged delivery: a realistic ticket event about a ticket that does not

@@ -81,6 +81,12 @@ pub struct CrmConfig {
     pub contracts: std::sync::Arc<crate::contract::Contracts>,
     pub seed: u64,
     pub faults: Vec<CrmFault>,
+    pub seeded: Vec<SeedObject>,
+}
+#[derive(Debug, Clone)]
+pub struct SeedObject {
+    pub object_type: String,
+    pub properties: BTreeMap<String, String>,
 }
 impl CrmConfig {
     pub fn new(token: String, contracts: std::sync::Arc<crate::contract::Contracts>) -> Self {
@@ -89,6 +95,7 @@ impl CrmConfig {
             contracts,
             seed: 0,
             faults: vec![],
+            seeded: vec![],
         }
     }
 }
