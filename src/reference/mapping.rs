@@ -132,6 +132,17 @@ impl ApplyError {
         }
     }
 
+    /// Whether the CRM as a whole is failing (429, 5xx, timeout, reset):
+    /// the worker then pauses every event, not just this one, so an outage
+    /// or a rate limit never turns into a retry storm.
+    pub fn is_crm_overload(&self) -> bool {
+        match self.kind {
+            FailureKind::Status(Service::Crm, s) => s == 429 || s >= 500,
+            FailureKind::Transport(Service::Crm) => true,
+            _ => false,
+        }
+    }
+
     /// Whether the CRM answered with an error status (what `swallow-errors` ignores).
     pub fn is_crm_error_response(&self) -> bool {
         matches!(

@@ -35,6 +35,17 @@ pub struct Worker {
     wake: Arc<Notify>,
     finished: watch::Sender<u64>,
     claimed: Mutex<HashSet<i64>>,
+    gate: Mutex<Gate>,
+}
+
+/// The global pause: while the CRM is overloaded or down, no event is
+/// dispatched until `until_ms`; the pause grows with consecutive failures
+/// (exponential backoff with full jitter, never shorter than `Retry-After`)
+/// and resets on the first success.
+#[derive(Debug, Default)]
+struct Gate {
+    until_ms: i64,
+    failures: u32,
 }
 
 impl std::fmt::Debug for Worker {
@@ -67,6 +78,7 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             finished: watch::channel(0).0,
             claimed: Mutex::new(HashSet::new()),
+            gate: Mutex::new(Gate::default()),
         }
     }
 
@@ -98,6 +110,11 @@ impl Worker {
             notified.as_mut().enable();
             while tasks.try_join_next().is_some() {}
 
+            let paused_for = self.gate.lock().unwrap_or_else(|p| p.into_inner()).until_ms - now_ms();
+            if paused_for > 0 {
+                tokio::time::sleep(Duration::from_millis(paused_for as u64)).await;
+                continue;
+            }
             let free = CONCURRENCY.saturating_sub(tasks.len());
             if free > 0 {
                 match self.inbox.due(now_ms(), self.claimed(), free).await {
@@ -168,6 +185,7 @@ impl Worker {
                     row.event_id, row.event_type
                 );
                 self.record(self.inbox.mark_done(row.seq, attempts).await);
+                self.gate.lock().unwrap_or_else(|p| p.into_inner()).failures = 0;
                 Disposition::Done
             }
             Err(e) => self.failed(&row, attempts, e).await,
@@ -199,6 +217,14 @@ impl Worker {
             if self.flaw == Some(Flaw::NoBackoff) {
                 backoff::no_backoff_delay(&mut rng)
             } else {
+                if e.is_crm_overload() {
+                    let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+                    let pause = backoff::delay(gate.failures, e.retry_after, &mut rng);
+                    gate.failures += 1;
+                    gate.until_ms = gate
+                        .until_ms
+                        .max(now_ms() + pause.as_micros().div_ceil(1000) as i64);
+                }
                 backoff::delay(attempts - 1, e.retry_after, &mut rng)
             }
         };
