@@ -248,18 +248,22 @@ pub enum Fault {
         #[serde(default)]
         fraction: Option<f64>,
     },
-    /// API version drift: a property is renamed mid-run.
+    /// API version drift: a property is renamed mid-run; writes using the old
+    /// name are refused (400 PROPERTY_DOESNT_EXIST) during the window.
     #[serde(rename = "crm.rename-property")]
     CrmRenameProperty {
         /// Object type (`contacts`, `tickets`, `notes`).
         object_type: String,
-        /// Old name (writes using it fail from then on).
+        /// Old name (writes using it fail in the window).
         from_property: String,
         /// New name.
         to_property: String,
-        /// When the rename happens.
+        /// Window start.
         #[serde(default, with = "opt_duration")]
-        at: Option<Duration>,
+        from: Option<Duration>,
+        /// Window length (the rename is rolled back after it); none = to the end.
+        #[serde(default, rename = "for", with = "opt_duration")]
+        duration: Option<Duration>,
     },
     /// The helpdesk API answers `status` during a window (enrichment fails).
     #[serde(rename = "helpdesk.status")]
