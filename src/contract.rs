@@ -449,8 +449,10 @@ impl Contracts {
     fn compile(origin: String, files: Vec<(String, Value)>) -> Result<Self, ContractError> {
         let mut events = HashMap::new();
         let mut crm = HashMap::new();
+        let names: Vec<&str> = files.iter().map(|(file, _)| file.as_str()).collect();
         for (file, schema) in &files {
             check_schema(file, schema)?;
+            check_refs(file, schema, "", &names)?;
             match role(file)? {
                 Role::Envelope | Role::Shared => {}
                 Role::Event(kind) => {
@@ -599,6 +601,80 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+/// Checks that every `$ref` in `file` points into the loaded set, so a
+/// dangling reference is reported in the file that holds it.
+fn check_refs(
+    file: &str,
+    node: &Value,
+    pointer: &str,
+    names: &[&str],
+) -> Result<(), ContractError> {
+    match node {
+        Value::Object(map) => {
+            if pointer.is_empty() && map.contains_key("$id") {
+                return Ok(()); // a file with its own base URI: left to the compiler
+            }
+            for (key, value) in map {
+                let here = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                if key == "$ref"
+                    && let Value::String(reference) = value
+                {
+                    check_ref(file, reference, &here, names)?;
+                } else {
+                    check_refs(file, value, &here, names)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_refs(file, item, &format!("{pointer}/{i}"), names)),
+        _ => Ok(()),
+    }
+}
+
+fn check_ref(
+    file: &str,
+    reference: &str,
+    pointer: &str,
+    names: &[&str],
+) -> Result<(), ContractError> {
+    let target = reference.split('#').next().unwrap_or_default();
+    if target.is_empty() {
+        return Ok(()); // same file; fragments are checked when compiling
+    }
+    let error = |message: String| ContractError::InvalidSchema {
+        file: file.to_owned(),
+        pointer: pointer.to_owned(),
+        message,
+    };
+    if target.contains(':') {
+        return Err(error(format!(
+            "`{reference}` is not fetched: refer to other contract files by relative path, e.g. \"ticket.json\""
+        )));
+    }
+    let mut parts: Vec<&str> = file.split('/').collect();
+    parts.pop();
+    for segment in target.split('/') {
+        match segment {
+            "." | "" => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let resolved = parts.join("/");
+    if names.contains(&resolved.as_str()) {
+        Ok(())
+    } else {
+        Err(error(format!(
+            "`{reference}` refers to {resolved}, which is not in the contract set"
+        )))
     }
 }
 
@@ -984,7 +1060,25 @@ mod tests {
         )
         .expect("write");
         let err = Contracts::load_dir(dir.path()).expect_err("broken");
-        assert!(err.to_string().contains("missing.json"), "{err}");
+        match &err {
+            ContractError::InvalidSchema {
+                file,
+                pointer,
+                message,
+            } => {
+                assert_eq!(file, "zendesk/ticket.status_changed.json");
+                assert_eq!(pointer, "/$ref");
+                assert!(message.contains("zendesk/missing.json"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // A reference to another file of the set by relative path is fine.
+        std::fs::write(
+            dir.path().join("zendesk/ticket.status_changed.json"),
+            r#"{"properties": {"x": {"$ref": "../hubspot/common.json#/$defs/object_id"}}}"#,
+        )
+        .expect("write");
+        Contracts::load_dir(dir.path()).expect("cross-profile ref resolves");
     }
 
     #[test]
