@@ -10,7 +10,7 @@
 //! |---|---|---|---|---|
 //! | `zendesk` | `X-Zendesk-Webhook-Signature`, `X-Zendesk-Webhook-Signature-Timestamp` (ISO-8601 UTC) | timestamp header + body | base64(HMAC-SHA256(secret bytes as given)) | ±300 s (Zendesk enforces none; receivers should) |
 //! | `standard-webhooks` | `webhook-id`, `webhook-timestamp` (unix s), `webhook-signature` | `{id}.{timestamp}.{body}` | `v1,` + base64(HMAC-SHA256(base64-decoded key after `whsec_`)), space-separated list | ±300 s |
-//! | `hubspot-v3` | `X-HubSpot-Signature-v3`, `X-HubSpot-Request-Timestamp` (unix ms) | method + url + body + timestamp | base64(HMAC-SHA256(client secret)) | older than 300 s rejected |
+//! | `hubspot-v3` | `X-HubSpot-Signature-v3`, `X-HubSpot-Request-Timestamp` (unix ms) | method + uri + body + timestamp ([`hubspot_signed_uri`]) | base64(HMAC-SHA256(client secret)) | older than 300 s rejected |
 //! | `stripe` | `Stripe-Signature: t=…,v1=…` | `{t}.{body}` | hex(HMAC-SHA256(full secret incl. `whsec_`)), several `v1` allowed | older than 300 s rejected |
 //! | `github` | `X-Hub-Signature-256` | body | `sha256=` + hex(HMAC-SHA256(secret)) | none (no timestamp) |
 //!
@@ -327,7 +327,10 @@ pub fn sign_with_secrets(
 /// # Errors
 ///
 /// The first reason the delivery is rejected, see [`VerifyError`].
-#[expect(clippy::too_many_arguments, reason = "fixed public API mirrors what a receiver has at hand")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "fixed public API mirrors what a receiver has at hand"
+)]
 pub fn verify(
     scheme: Scheme,
     secret: &str,
@@ -402,7 +405,7 @@ pub fn verify(
             let sig = decode_b64(HUBSPOT_SIGNATURE_V3, sig)?;
             let mut mac = hmac(secret.as_bytes());
             mac.update(method.as_bytes());
-            mac.update(url.as_bytes());
+            mac.update(hubspot_signed_uri(url).as_bytes());
             mac.update(body);
             mac.update(ts.as_bytes());
             mac.verify_slice(&sig)
@@ -527,6 +530,49 @@ pub fn standard_webhooks_key(secret: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("not base64 after the optional `whsec_` prefix: {e}"))
 }
 
+/// The URI HubSpot v3 signs: the full URL with the escapes of
+/// `: / ? @ ! $ ' ( ) * , ;` decoded (`%3A` → `:` …, either hex case), as
+/// HubSpot's "validating requests" guide tells receivers to do. Other
+/// escapes (`%20`, `%26`…) stay as they are.
+pub fn hubspot_signed_uri(url: &str) -> std::borrow::Cow<'_, str> {
+    if !url.contains('%') {
+        return std::borrow::Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let escape = rest.get(i + 1..i + 3).unwrap_or_default();
+        let decoded = match escape.to_ascii_uppercase().as_str() {
+            "3A" => Some(':'),
+            "2F" => Some('/'),
+            "3F" => Some('?'),
+            "40" => Some('@'),
+            "21" => Some('!'),
+            "24" => Some('$'),
+            "27" => Some('\''),
+            "28" => Some('('),
+            "29" => Some(')'),
+            "2A" => Some('*'),
+            "2C" => Some(','),
+            "3B" => Some(';'),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// The signature values themselves, for any timestamp string or content,
 /// including ones [`sign`] would never produce (used for test vectors and
 /// for forging deliveries).
@@ -555,7 +601,9 @@ pub mod raw {
         format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
     }
 
-    /// HubSpot v3: base64(HMAC-SHA256(client secret, method + url + body + timestamp_ms)).
+    /// HubSpot v3: base64(HMAC-SHA256(client secret, method + uri + body + timestamp_ms)),
+    /// where uri is `url` with HubSpot's reserved-character escapes decoded
+    /// (see [`super::hubspot_signed_uri`]).
     pub fn hubspot_v3(
         client_secret: &str,
         method: &str,
@@ -565,7 +613,7 @@ pub mod raw {
     ) -> String {
         let mut mac = hmac(client_secret.as_bytes());
         mac.update(method.as_bytes());
-        mac.update(url.as_bytes());
+        mac.update(super::hubspot_signed_uri(url).as_bytes());
         mac.update(body);
         mac.update(timestamp_ms.as_bytes());
         STANDARD.encode(mac.finalize().into_bytes())
@@ -911,6 +959,56 @@ mod tests {
             sign_with_secrets(Scheme::Github, &[], &msg(at(T0))),
             Err(SigningError::NoSecret)
         );
+    }
+
+    #[test]
+    fn hubspot_uri_decoding() {
+        assert_eq!(
+            hubspot_signed_uri("https://x.test/hook?a=b%3Ac%2fd%20e%26f%3b%"),
+            "https://x.test/hook?a=b:c/d%20e%26f;%"
+        );
+        assert_eq!(
+            hubspot_signed_uri("https://x.test/plain"),
+            "https://x.test/plain"
+        );
+        // Signing and verifying agree whether or not the receiver decodes.
+        let secret = secret(Scheme::HubspotV3);
+        let m = Message {
+            url: "https://x.test/hook?email=a%40b.test",
+            ..msg(at(T0))
+        };
+        let map = to_map(&sign(Scheme::HubspotV3, &secret, &m).expect("signs"));
+        for url in [
+            "https://x.test/hook?email=a%40b.test",
+            "https://x.test/hook?email=a@b.test",
+        ] {
+            verify(
+                Scheme::HubspotV3,
+                &secret,
+                &map,
+                "POST",
+                url,
+                BODY,
+                at(T0),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
+    }
+
+    #[test]
+    fn unpadded_standard_webhooks_secret() {
+        let key = [9u8; 20]; // base64 needs one '=' of padding
+        let padded = format!("whsec_{}", STANDARD.encode(key));
+        assert!(padded.ends_with('='));
+        let unpadded = padded.trim_end_matches('=');
+        assert_eq!(
+            standard_webhooks_key(unpadded).expect("decodes"),
+            key.to_vec()
+        );
+        let a = sign(Scheme::StandardWebhooks, &padded, &msg(at(T0))).expect("signs");
+        let b = sign(Scheme::StandardWebhooks, unpadded, &msg(at(T0))).expect("signs");
+        assert_eq!(a, b);
     }
 
     #[test]
