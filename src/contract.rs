@@ -726,6 +726,12 @@ mod tests {
     }
 
     #[test]
+    fn contracts_are_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Contracts>();
+    }
+
+    #[test]
     fn builtin_list_matches_contracts_dir() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts");
         let mut on_disk = Vec::new();
