@@ -46,6 +46,28 @@ enum Command {
     Sut(SutCommand),
     /// List the built-in scenarios.
     Scenarios,
+    /// Run the suite against the reference receiver and each of its flawed
+    /// variants: the reference must pass everything, each flaw must be caught.
+    Selftest(SelftestArgs),
+}
+
+#[derive(Debug, Args)]
+struct SelftestArgs {
+    /// Run every scenario against every flaw (default: stop at the first scenario that catches it).
+    #[arg(long)]
+    full: bool,
+    /// Only these flaws (repeatable; default: all).
+    #[arg(long = "flaw", value_name = "NAME")]
+    flaws: Vec<String>,
+    /// Scenarios (as for `run`; default: the built-in suite).
+    #[arg(long = "scenario", short = 's', value_name = "NAME|FILE|DIR")]
+    scenarios: Vec<String>,
+    /// Write the matrix as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// No live progress on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +142,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Selftest(args) => runtime.block_on(selftest(args)),
         Command::Scenarios => {
             for s in scenario::builtin_suite() {
                 println!("{:<14} {}", s.name, s.description);
@@ -211,20 +234,9 @@ async fn run(args: RunArgs) -> i32 {
             return EXIT_ERROR;
         }
     };
-    let scenarios: Vec<Scenario> = if args.scenarios.is_empty() {
-        scenario::builtin_suite()
-    } else {
-        let mut all = Vec::new();
-        for arg in &args.scenarios {
-            match scenario::resolve(arg) {
-                Ok(s) => all.extend(s),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_ERROR;
-                }
-            }
-        }
-        all
+    let scenarios = match load_scenarios(&args.scenarios) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     if let Err(e) = check_report_dir(&args.report_dir) {
         return usage_error("--report-dir", e);
@@ -326,6 +338,132 @@ async fn run(args: RunArgs) -> i32 {
         }
     }
     if report.passed { EXIT_PASS } else { EXIT_FAIL }
+}
+
+fn load_scenarios(args: &[String]) -> Result<Vec<Scenario>, i32> {
+    if args.is_empty() {
+        return Ok(scenario::builtin_suite());
+    }
+    let mut all = Vec::new();
+    for arg in args {
+        match scenario::resolve(arg) {
+            Ok(s) => all.extend(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Err(EXIT_ERROR);
+            }
+        }
+    }
+    Ok(all)
+}
+
+async fn selftest(args: SelftestArgs) -> i32 {
+    let scenarios = match load_scenarios(&args.scenarios) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let flaws: Vec<Flaw> = if args.flaws.is_empty() {
+        Flaw::all().to_vec()
+    } else {
+        match args.flaws.iter().map(|f| f.parse::<Flaw>()).collect() {
+            Ok(f) => f,
+            Err(e) => return usage_error("--flaw", e),
+        }
+    };
+    let contracts = match Contracts::builtin() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let work_dir = match tempfile::Builder::new().prefix("hookproof-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot create a temporary directory: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let exe = std::env::current_exe()
+        .map(|p| shell_quote(&p.display().to_string()))
+        .unwrap_or_else(|_| "hookproof".into());
+    let config = RunConfig {
+        sut: SutSpec {
+            command: String::new(),
+            webhook_path: "/webhooks/helpdesk".into(),
+            health_path: "/healthz".into(),
+            startup_timeout: Duration::from_secs(15),
+        },
+        scheme: Scheme::Zendesk,
+        contracts,
+        work_dir: work_dir.path().to_path_buf(),
+        seed_override: None,
+    };
+    let progress = Progress::new(args.quiet);
+    let on_event = |e: RunEvent| progress.event(&e);
+    let matrix = tokio::select! {
+        r = crate::selftest::selftest(&config, &exe, &scenarios, &flaws, args.full, &on_event) => r,
+        _ = tokio::signal::ctrl_c() => {
+            progress.clear();
+            eprintln!("interrupted: stopped the SUT and the mocks");
+            return EXIT_ERROR;
+        }
+    };
+    progress.clear();
+    let matrix = match matrix {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    for row in &matrix.rows {
+        let verdict = match (row.sut.as_str(), row.caught()) {
+            ("reference", false) => "ok: passes every scenario".to_string(),
+            ("reference", true) => "PROBLEM: the reference receiver fails".to_string(),
+            (_, true) => "caught".to_string(),
+            (_, false) => "PROBLEM: not caught by any scenario".to_string(),
+        };
+        println!("{:<22} {verdict}", row.sut);
+        if !row.rule.is_empty() {
+            println!("{:<22}   breaks: {}", "", row.rule);
+        }
+        for cell in &row.cells {
+            let result = if cell.failed.is_empty() {
+                "pass".to_string()
+            } else {
+                let names: Vec<&str> = cell.failed.iter().map(|c| c.as_str()).collect();
+                format!("FAIL {}", names.join(", "))
+            };
+            println!("{:<22}   {:<30} {result}", "", cell.scenario);
+        }
+    }
+    let caught = matrix
+        .rows
+        .iter()
+        .filter(|r| r.sut != "reference" && r.caught())
+        .count();
+    println!(
+        "\n{caught}/{} flaws caught; reference {}",
+        matrix.rows.len() - 1,
+        if matrix.rows.first().is_some_and(|r| !r.caught()) {
+            "clean"
+        } else {
+            "FAILS"
+        }
+    );
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&matrix).expect("the matrix serializes");
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_ERROR;
+        }
+    }
+    if matrix.passed() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
 }
 
 /// Live progress on stderr: a rewritten line on a terminal, plain lines otherwise.

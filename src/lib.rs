@@ -23,6 +23,7 @@ pub mod reference;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod selftest;
 pub mod signing;
 pub mod sut;
 pub mod workload;

@@ -176,20 +176,56 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("duplicates", include_str!("../scenarios/duplicates.toml")),
     ("crm-outage", include_str!("../scenarios/crm-outage.toml")),
     ("forgery", include_str!("../scenarios/forgery.toml")),
-    ("ack-without-processing", include_str!("../scenarios/ack-without-processing.toml")),
-    ("crash-between-ack-and-commit", include_str!("../scenarios/crash-between-ack-and-commit.toml")),
+    (
+        "ack-without-processing",
+        include_str!("../scenarios/ack-without-processing.toml"),
+    ),
+    (
+        "crash-between-ack-and-commit",
+        include_str!("../scenarios/crash-between-ack-and-commit.toml"),
+    ),
     ("crm-hang", include_str!("../scenarios/crm-hang.toml")),
-    ("crm-upgrade-drift", include_str!("../scenarios/crm-upgrade-drift.toml")),
-    ("dead-letter-blindness", include_str!("../scenarios/dead-letter-blindness.toml")),
-    ("event-type-overreach", include_str!("../scenarios/event-type-overreach.toml")),
-    ("helpdesk-rate-limit", include_str!("../scenarios/helpdesk-rate-limit.toml")),
-    ("no-consumer-backoff", include_str!("../scenarios/no-consumer-backoff.toml")),
-    ("no-selective-replay", include_str!("../scenarios/no-selective-replay.toml")),
-    ("partial-batch-failure", include_str!("../scenarios/partial-batch-failure.toml")),
-    ("payload-version-drift", include_str!("../scenarios/payload-version-drift.toml")),
+    (
+        "crm-upgrade-drift",
+        include_str!("../scenarios/crm-upgrade-drift.toml"),
+    ),
+    (
+        "dead-letter-blindness",
+        include_str!("../scenarios/dead-letter-blindness.toml"),
+    ),
+    (
+        "event-type-overreach",
+        include_str!("../scenarios/event-type-overreach.toml"),
+    ),
+    (
+        "helpdesk-rate-limit",
+        include_str!("../scenarios/helpdesk-rate-limit.toml"),
+    ),
+    (
+        "no-consumer-backoff",
+        include_str!("../scenarios/no-consumer-backoff.toml"),
+    ),
+    (
+        "no-selective-replay",
+        include_str!("../scenarios/no-selective-replay.toml"),
+    ),
+    (
+        "partial-batch-failure",
+        include_str!("../scenarios/partial-batch-failure.toml"),
+    ),
+    (
+        "payload-version-drift",
+        include_str!("../scenarios/payload-version-drift.toml"),
+    ),
     ("reordering", include_str!("../scenarios/reordering.toml")),
-    ("status-clobbering", include_str!("../scenarios/status-clobbering.toml")),
-    ("timeout-misconfiguration", include_str!("../scenarios/timeout-misconfiguration.toml")),
+    (
+        "status-clobbering",
+        include_str!("../scenarios/status-clobbering.toml"),
+    ),
+    (
+        "timeout-misconfiguration",
+        include_str!("../scenarios/timeout-misconfiguration.toml"),
+    ),
 ];
 
 /// Parses and validates scenario TOML; `file` names it in errors.

@@ -31,5 +31,8 @@ fn a_broken_event_is_caught() {
     let mut event = generate(&WorkloadSpec::default(), 1).events[0].body.clone();
     event["detail"]["status"] = serde_json::json!("open");
     let violations = contracts.validate_event(&event);
-    assert!(violations.iter().any(|v| v.pointer == "/detail/status"), "{violations:#?}");
+    assert!(
+        violations.iter().any(|v| v.pointer == "/detail/status"),
+        "{violations:#?}"
+    );
 }

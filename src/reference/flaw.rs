@@ -53,6 +53,26 @@ const ALL: &[Flaw] = &[
 ];
 
 impl Flaw {
+    /// The built-in scenario written for the field failure this flaw
+    /// reproduces (`selftest` tries it first).
+    pub fn field_scenario(&self) -> &'static str {
+        match self {
+            Flaw::AckBeforeCommit => "crm-outage",
+            Flaw::NoDedupe => "duplicates",
+            Flaw::NoSignatureCheck => "forgery",
+            Flaw::StrictParser => "payload-version-drift",
+            Flaw::NoBackoff => "no-consumer-backoff",
+            Flaw::ArrivalOrderWins => "reordering",
+            Flaw::SwallowErrors => "ack-without-processing",
+            Flaw::SyncHandler => "timeout-misconfiguration",
+            Flaw::ClobberFields => "status-clobbering",
+            Flaw::IgnorePartialBatch => "partial-batch-failure",
+            Flaw::DropAssociation => "baseline",
+            Flaw::NoTracePropagation => "baseline",
+            Flaw::NoClientTimeout => "crm-hang",
+        }
+    }
+
     /// Every flaw, in a stable order.
     pub fn all() -> &'static [Flaw] {
         ALL

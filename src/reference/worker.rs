@@ -110,7 +110,8 @@ impl Worker {
             notified.as_mut().enable();
             while tasks.try_join_next().is_some() {}
 
-            let paused_for = self.gate.lock().unwrap_or_else(|p| p.into_inner()).until_ms - now_ms();
+            let paused_for =
+                self.gate.lock().unwrap_or_else(|p| p.into_inner()).until_ms - now_ms();
             if paused_for > 0 {
                 tokio::time::sleep(Duration::from_millis(paused_for as u64)).await;
                 continue;
