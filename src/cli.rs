@@ -260,6 +260,8 @@ async fn run(args: RunArgs) -> i32 {
         contracts,
         work_dir: work_dir.path().to_path_buf(),
         seed_override: args.seed,
+        // The bundled reference receiver declares the canonical mapping.
+        mapping: args.sut.is_none().then(crate::check::Mapping::canonical),
     };
     let started_at = chrono::Utc::now();
     let started = Instant::now();
@@ -398,6 +400,7 @@ async fn selftest(args: SelftestArgs) -> i32 {
         contracts,
         work_dir: work_dir.path().to_path_buf(),
         seed_override: None,
+        mapping: Some(crate::check::Mapping::canonical()),
     };
     let progress = Progress::new(args.quiet);
     let on_event = |e: RunEvent| progress.event(&e);

@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub work_dir: PathBuf,
     /// Replaces every scenario's seed when set.
     pub seed_override: Option<u64>,
+    /// The SUT's declared mapping (enables the expected-state oracle).
+    pub mapping: Option<crate::check::Mapping>,
 }
 
 /// Progress notifications.
@@ -231,6 +233,7 @@ pub async fn run_scenario(
         workload: &workload,
         clean: &clean_obs,
         faulted: &faulted_obs,
+        mapping: config.mapping.as_ref(),
     };
     let checks = run_checks(&input);
     Ok(ScenarioOutcome {

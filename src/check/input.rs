@@ -83,4 +83,6 @@ pub struct CheckInput<'a> {
     pub clean: &'a RunObservation,
     /// The run under faults.
     pub faulted: &'a RunObservation,
+    /// The SUT's declared mapping, when known (enables the expected-state oracle).
+    pub mapping: Option<&'a super::mapping::Mapping>,
 }

@@ -10,6 +10,7 @@ mod diff;
 mod drift;
 mod forgery;
 mod input;
+mod mapping;
 mod registry;
 mod state;
 mod timing;
@@ -17,5 +18,6 @@ mod verdict;
 
 pub use diff::{Difference, StateDiff, diff_states};
 pub use input::{CheckInput, RunObservation, Seeded, Settle};
+pub use mapping::{AssociationMapping, HelpdeskKey, Mapping, ObjectMapping};
 pub use registry::{applicable, run_checks};
 pub use verdict::{CheckName, CheckResult, Evidence, Verdict};

@@ -142,6 +142,20 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
         _ => None,
     };
     let unknown = unknown_reason(input);
+    let declared: Vec<(CheckName, Evidence)> = match (input.mapping, &unknown) {
+        (Some(m), None) => [("clean", input.clean), ("faulted", input.faulted)]
+            .into_iter()
+            .flat_map(|(run, obs)| super::mapping::mapping_violations(input, m, run, obs))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let declared_for = |c: CheckName| -> Vec<Evidence> {
+        declared
+            .iter()
+            .filter(|(name, _)| *name == c)
+            .map(|(_, e)| e.clone())
+            .collect()
+    };
     let mut diff = None;
     let index = KeyIndex::new(input.workload);
     wanted
@@ -157,8 +171,12 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
                 .get_or_insert_with(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot))
                 .differences;
             match check {
-                CheckName::NoLoss => no_loss(input, &index, diffs),
-                CheckName::Idempotent => idempotent(input, &index, diffs),
+                CheckName::NoLoss => {
+                    with_declared(no_loss(input, &index, diffs), declared_for(check))
+                }
+                CheckName::Idempotent => {
+                    with_declared(idempotent(input, &index, diffs), declared_for(check))
+                }
                 CheckName::AckAfterCommit => ack_after_commit(input, &index, diffs),
                 CheckName::Replays => replays(input, &index, diffs),
                 CheckName::ToleratesDrift => tolerates_drift(input, &index, diffs),
@@ -166,6 +184,26 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
             }
         })
         .collect()
+}
+
+/// Adds the expected-state oracle's evidence to a differential result.
+fn with_declared(mut result: CheckResult, declared: Vec<Evidence>) -> CheckResult {
+    if declared.is_empty() {
+        return result;
+    }
+    let n = declared.len();
+    if result.verdict == Verdict::Pass {
+        result.verdict = Verdict::Fail;
+        result.summary = format!("{n} violation(s) of the declared mapping");
+    } else {
+        result.summary = format!(
+            "{}; {n} violation(s) of the declared mapping",
+            result.summary
+        );
+    }
+    result.evidence.extend(declared);
+    result.evidence.truncate(CheckResult::MAX_EVIDENCE);
+    result
 }
 
 fn related_to<'a>(
