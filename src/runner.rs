@@ -9,7 +9,7 @@ use crate::check::Seeded;
 use crate::check::{CheckInput, CheckResult, RunObservation, Settle, Verdict, run_checks};
 use crate::contract::Contracts;
 use crate::crm::SeedObject;
-use crate::crm::{CrmConfig, CrmFault, MockCrm, Window};
+use crate::crm::{CrmConfig, CrmFault, CrmFaultKind, MockCrm, Window};
 use crate::fault::Fault;
 use crate::helpdesk::HelpdeskFault;
 use crate::helpdesk::MockHelpdesk;
@@ -547,6 +547,18 @@ fn split_faults(faults: &[Fault]) -> (Vec<CrmFault>, Vec<Fault>) {
     let mut crm = Vec::new();
     let mut sut = Vec::new();
     for f in faults {
+        let scoped = |kind,
+                      from: &Option<Duration>,
+                      duration: &Option<Duration>,
+                      fraction: &Option<f64>,
+                      route: &Option<String>| {
+            CrmFault {
+                kind,
+                window: window(from, duration),
+                fraction: *fraction,
+                route: route.clone(),
+            }
+        };
         match f {
             Fault::CrmStatus {
                 status,
@@ -555,12 +567,101 @@ fn split_faults(faults: &[Fault]) -> (Vec<CrmFault>, Vec<Fault>) {
                 fraction,
                 route,
                 retry_after,
-            } => crm.push(CrmFault::Status {
-                status: *status,
-                retry_after: *retry_after,
-                window: window(from, duration),
-                fraction: *fraction,
-                route: route.clone(),
+            } => crm.push(scoped(
+                CrmFaultKind::Status {
+                    status: *status,
+                    retry_after: *retry_after,
+                },
+                from,
+                duration,
+                fraction,
+                route,
+            )),
+            Fault::CrmRateLimit {
+                retry_after,
+                from,
+                duration,
+                fraction,
+                route,
+            } => crm.push(scoped(
+                CrmFaultKind::RateLimit {
+                    retry_after: *retry_after,
+                },
+                from,
+                duration,
+                fraction,
+                route,
+            )),
+            Fault::CrmLatency {
+                delay,
+                from,
+                duration,
+                fraction,
+                route,
+            } => crm.push(scoped(
+                CrmFaultKind::Latency { delay: *delay },
+                from,
+                duration,
+                fraction,
+                route,
+            )),
+            Fault::CrmHang {
+                from,
+                duration,
+                fraction,
+                route,
+            } => crm.push(scoped(CrmFaultKind::Hang, from, duration, fraction, route)),
+            Fault::CrmReset {
+                from,
+                duration,
+                fraction,
+                route,
+            } => crm.push(scoped(CrmFaultKind::Reset, from, duration, fraction, route)),
+            Fault::CrmErrorAfterCommit {
+                status,
+                from,
+                duration,
+                fraction,
+                route,
+            } => crm.push(scoped(
+                CrmFaultKind::ErrorAfterCommit { status: *status },
+                from,
+                duration,
+                fraction,
+                route,
+            )),
+            Fault::CrmPartialBatch {
+                item_fraction,
+                from,
+                duration,
+                fraction,
+            } => crm.push(scoped(
+                CrmFaultKind::PartialBatch {
+                    fraction_of_items: *item_fraction,
+                },
+                from,
+                duration,
+                fraction,
+                &None,
+            )),
+            Fault::CrmRenameProperty {
+                object_type,
+                from_property,
+                to_property,
+                from,
+                duration,
+            } => crm.push(CrmFault {
+                kind: CrmFaultKind::RenameProperty {
+                    object_type: object_type.clone(),
+                    from: from_property.clone(),
+                    to: to_property.clone(),
+                },
+                window: window(from, duration).or(from.map(|f| Window {
+                    from: f,
+                    r#for: Duration::from_secs(86_400),
+                })),
+                fraction: None,
+                route: None,
             }),
             Fault::SutKill { .. } => sut.push(f.clone()),
             _ => {}

@@ -1,0 +1,1111 @@
+//! The mock CRM's HTTP server: HubSpot CRM v3/v4 routes on hyper, bearer
+//! auth, contract validation of every request body, fault injection, and a
+//! lean recording of every request (no bodies are kept).
+//!
+//! Built on hyper directly (not axum) because the `reset` fault needs to
+//! close a connection without answering: a service error makes hyper drop
+//! the connection, which the client sees as a reset.
+
+use super::fault::{CrmFault, CrmFaultKind, unit_hash};
+use super::schema::{OBJECT_TYPES, association_type_id, property_definitions};
+use super::store::{CrmError, CrmSnapshot, Renames, Store, ts};
+use crate::contract::{Contracts, CrmOperation, Violation};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// An object that exists before the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedObject {
+    /// Object type.
+    pub object_type: String,
+    /// Its properties.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// How to start a mock CRM.
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    /// The bearer token the SUT must send.
+    pub token: String,
+    /// Contracts every request body is validated against.
+    pub contracts: Arc<Contracts>,
+    /// Seed of fractional faults.
+    pub seed: u64,
+    /// Faults.
+    pub faults: Vec<CrmFault>,
+    /// Pre-existing objects.
+    pub seeded: Vec<SeedObject>,
+}
+
+impl CrmConfig {
+    /// A fault-free, empty CRM.
+    pub fn new(token: impl Into<String>, contracts: Arc<Contracts>) -> CrmConfig {
+        CrmConfig {
+            token: token.into(),
+            contracts,
+            seed: 0,
+            faults: Vec::new(),
+            seeded: Vec::new(),
+        }
+    }
+}
+
+/// One request as the CRM saw it (kept small: no bodies).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// Arrival number.
+    pub seq: u64,
+    /// Arrival time since the server started.
+    pub at: Duration,
+    /// Time to the answer (or to the abort).
+    pub duration: Duration,
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Query string.
+    pub query: Option<String>,
+    /// Object type, when the route has one.
+    pub object_type: Option<String>,
+    /// Operation (`create`, `read`, `update`, `search`, `batch-upsert`, `associate`, …).
+    pub operation: Option<String>,
+    /// Status answered; 0 = no answer (hang released, reset).
+    pub status: u16,
+    /// Whether the bearer token was right.
+    pub authorized: bool,
+    /// The W3C `traceparent` header.
+    pub traceparent: Option<String>,
+    /// The fault that fired, if any.
+    pub fault: Option<String>,
+    /// Contract violations of the body.
+    pub violations: Vec<Violation>,
+    /// Objects written: `(type, id)`.
+    pub affected: Vec<(String, String)>,
+}
+
+struct Shared {
+    token: String,
+    contracts: Arc<Contracts>,
+    seed: u64,
+    store: Mutex<Store>,
+    faults: RwLock<Vec<CrmFault>>,
+    start: Instant,
+    origin: Mutex<Instant>,
+    seq: AtomicU64,
+    in_flight: AtomicUsize,
+    requests: Mutex<Vec<RecordedRequest>>,
+    last_activity: Mutex<Option<Instant>>,
+    stop: watch::Receiver<bool>,
+}
+
+/// A running mock CRM on 127.0.0.1.
+pub struct MockCrm {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MockCrm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockCrm").field("addr", &self.addr).finish()
+    }
+}
+
+impl MockCrm {
+    /// Starts the server on `127.0.0.1:0`.
+    pub async fn start(config: CrmConfig) -> std::io::Result<MockCrm> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stop_rx) = watch::channel(false);
+        let mut store = Store::new();
+        for o in &config.seeded {
+            store.insert(&o.object_type, o.properties.clone());
+        }
+        let shared = Arc::new(Shared {
+            token: config.token,
+            contracts: config.contracts,
+            seed: config.seed,
+            store: Mutex::new(store),
+            faults: RwLock::new(config.faults),
+            start: Instant::now(),
+            origin: Mutex::new(Instant::now()),
+            seq: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            requests: Mutex::new(Vec::new()),
+            last_activity: Mutex::new(None),
+            stop: stop_rx.clone(),
+        });
+        let server_shared = shared.clone();
+        let server = tokio::spawn(async move {
+            let mut stop = stop_rx;
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let _ = stream.set_nodelay(true);
+                        let shared = server_shared.clone();
+                        let mut stop = stop.clone();
+                        tokio::spawn(async move {
+                            let service = service_fn(move |req| handle(shared.clone(), req));
+                            let conn = http1::Builder::new()
+                                .keep_alive(true)
+                                .serve_connection(TokioIo::new(stream), service);
+                            tokio::select! {
+                                _ = conn => {}
+                                _ = stop.changed() => {}
+                            }
+                        });
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        });
+        Ok(MockCrm {
+            addr,
+            shared,
+            stop,
+            server,
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sets the time origin of fault windows to now.
+    pub fn arm(&self) {
+        *self.shared.origin.lock().unwrap() = Instant::now();
+    }
+
+    /// Replaces the faults.
+    pub fn set_faults(&self, faults: Vec<CrmFault>) {
+        *self.shared.faults.write().unwrap() = faults;
+    }
+
+    /// The current state.
+    pub fn snapshot(&self) -> CrmSnapshot {
+        self.shared.store.lock().unwrap().snapshot()
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        let mut r = self.shared.requests.lock().unwrap().clone();
+        r.sort_by_key(|r| r.seq);
+        r
+    }
+
+    /// When the last request arrived or was answered.
+    pub fn last_activity(&self) -> Option<Instant> {
+        *self.shared.last_activity.lock().unwrap()
+    }
+
+    /// Requests being handled now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Stops serving; hung requests are released (their connections closed).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for MockCrm {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The connection is closed without an answer (reset, released hang).
+#[derive(Debug)]
+struct Abort;
+
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection aborted by a fault")
+    }
+}
+
+impl std::error::Error for Abort {}
+
+/// Records the request when dropped, whether it was answered or not.
+struct Recorder {
+    shared: Arc<Shared>,
+    record: RecordedRequest,
+    started: Instant,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.record.duration = self.started.elapsed();
+        *self.shared.last_activity.lock().unwrap() = Some(Instant::now());
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let record = std::mem::replace(
+            &mut self.record,
+            RecordedRequest {
+                seq: 0,
+                at: Duration::ZERO,
+                duration: Duration::ZERO,
+                method: String::new(),
+                path: String::new(),
+                query: None,
+                object_type: None,
+                operation: None,
+                status: 0,
+                authorized: false,
+                traceparent: None,
+                fault: None,
+                violations: Vec::new(),
+                affected: Vec::new(),
+            },
+        );
+        self.shared.requests.lock().unwrap().push(record);
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: u16, body: &Value) -> Reply {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/json;charset=utf-8")
+        .body(Full::new(Bytes::from(
+            serde_json::to_vec(body).unwrap_or_default(),
+        )))
+        .expect("a valid response")
+}
+
+fn error_reply(e: &CrmError) -> Reply {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut r = reply(e.status, &e.body(&id));
+    if e.status == 429 {
+        r.headers_mut()
+            .insert("x-hubspot-ratelimit-remaining", 0.into());
+        r.headers_mut()
+            .insert("x-hubspot-ratelimit-max", 190.into());
+    }
+    r
+}
+
+/// The parsed route.
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    Create(String),
+    List(String),
+    Read(String, String),
+    Update(String, String),
+    Archive(String, String),
+    Search(String),
+    Batch(String, String),
+    Associate(String, String, String, String),
+    Associations(String, String, String),
+    Properties(String),
+    Unknown,
+}
+
+impl Route {
+    fn parse(method: &Method, path: &str) -> Route {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let m = method.as_str();
+        match parts.as_slice() {
+            ["crm", "v3", "objects", t] => match m {
+                "POST" => Route::Create(t.to_string()),
+                "GET" => Route::List(t.to_string()),
+                _ => Route::Unknown,
+            },
+            ["crm", "v3", "objects", t, "search"] if m == "POST" => Route::Search(t.to_string()),
+            ["crm", "v3", "objects", t, "batch", op] if m == "POST" => {
+                Route::Batch(t.to_string(), op.to_string())
+            }
+            ["crm", "v3", "objects", t, id] => match m {
+                "GET" => Route::Read(t.to_string(), id.to_string()),
+                "PATCH" => Route::Update(t.to_string(), id.to_string()),
+                "DELETE" => Route::Archive(t.to_string(), id.to_string()),
+                _ => Route::Unknown,
+            },
+            [
+                "crm",
+                "v4",
+                "objects",
+                ft,
+                fid,
+                "associations",
+                "default",
+                tt,
+                tid,
+            ] if m == "PUT" => Route::Associate(
+                ft.to_string(),
+                fid.to_string(),
+                tt.to_string(),
+                tid.to_string(),
+            ),
+            ["crm", "v4", "objects", ft, fid, "associations", tt] if m == "GET" => {
+                Route::Associations(ft.to_string(), fid.to_string(), tt.to_string())
+            }
+            ["crm", "v3", "properties", t] if m == "GET" => Route::Properties(t.to_string()),
+            _ => Route::Unknown,
+        }
+    }
+
+    fn object_type(&self) -> Option<&str> {
+        match self {
+            Route::Create(t)
+            | Route::List(t)
+            | Route::Read(t, _)
+            | Route::Update(t, _)
+            | Route::Archive(t, _)
+            | Route::Search(t)
+            | Route::Batch(t, _)
+            | Route::Associate(t, _, _, _)
+            | Route::Associations(t, _, _)
+            | Route::Properties(t) => Some(t),
+            Route::Unknown => None,
+        }
+    }
+
+    fn operation(&self) -> Option<String> {
+        Some(match self {
+            Route::Create(_) => "create".into(),
+            Route::List(_) => "list".into(),
+            Route::Read(..) => "read".into(),
+            Route::Update(..) => "update".into(),
+            Route::Archive(..) => "archive".into(),
+            Route::Search(_) => "search".into(),
+            Route::Batch(_, op) => format!("batch-{op}"),
+            Route::Associate(..) => "associate".into(),
+            Route::Associations(..) => "associations".into(),
+            Route::Properties(_) => "properties".into(),
+            Route::Unknown => return None,
+        })
+    }
+
+    fn contract(&self) -> Option<CrmOperation> {
+        Some(match self {
+            Route::Create(_) => CrmOperation::Create,
+            Route::Update(..) => CrmOperation::Patch,
+            Route::Search(_) => CrmOperation::Search,
+            Route::Batch(_, op) => match op.as_str() {
+                "upsert" => CrmOperation::BatchUpsert,
+                "create" => CrmOperation::BatchCreate,
+                "update" => CrmOperation::BatchUpdate,
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+
+    fn writes(&self) -> bool {
+        matches!(
+            self,
+            Route::Create(_) | Route::Update(..) | Route::Archive(..) | Route::Associate(..)
+        ) || matches!(self, Route::Batch(_, op) if op != "read")
+    }
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                Err(_) => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Abort> {
+    let started = Instant::now();
+    let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    *shared.last_activity.lock().unwrap() = Some(started);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let route = Route::parse(&method, &path);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let authorized = header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim() == shared.token))
+        .unwrap_or(false);
+    let mut recorder = Recorder {
+        shared: shared.clone(),
+        record: RecordedRequest {
+            seq,
+            at: started.saturating_duration_since(shared.start),
+            duration: Duration::ZERO,
+            method: method.to_string(),
+            path,
+            query: query.clone(),
+            object_type: route.object_type().map(str::to_string),
+            operation: route.operation(),
+            status: 0,
+            authorized,
+            traceparent: header("traceparent"),
+            fault: None,
+            violations: Vec::new(),
+            affected: Vec::new(),
+        },
+        started,
+    };
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(Abort),
+    };
+    if !authorized {
+        let e = CrmError::new(
+            401,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        );
+        recorder.record.status = 401;
+        return Ok(error_reply(&e));
+    }
+
+    // Faults.
+    let elapsed = shared.origin.lock().unwrap().elapsed();
+    let faults = shared.faults.read().unwrap().clone();
+    let operation = route.operation();
+    let mut renames = Renames::new();
+    let mut after_commit = None;
+    let mut partial = None;
+    for (i, fault) in faults.iter().enumerate() {
+        if !fault.applies(
+            i,
+            shared.seed,
+            seq,
+            elapsed,
+            route.object_type(),
+            operation.as_deref(),
+        ) {
+            continue;
+        }
+        match &fault.kind {
+            CrmFaultKind::RenameProperty {
+                object_type,
+                from,
+                to,
+            } => {
+                renames.insert((object_type.clone(), from.clone()), to.clone());
+                continue;
+            }
+            CrmFaultKind::ErrorAfterCommit { status } if route.writes() => {
+                after_commit = Some((*status, fault.label()));
+                continue;
+            }
+            CrmFaultKind::PartialBatch { fraction_of_items }
+                if matches!(route, Route::Batch(..)) =>
+            {
+                partial = Some((*fraction_of_items, fault.label()));
+                continue;
+            }
+            CrmFaultKind::ErrorAfterCommit { .. } | CrmFaultKind::PartialBatch { .. } => continue,
+            _ => {}
+        }
+        recorder.record.fault = Some(fault.label());
+        match &fault.kind {
+            CrmFaultKind::Latency { delay } => tokio::time::sleep(*delay).await,
+            CrmFaultKind::Hang => {
+                let mut stop = shared.stop.clone();
+                let _ = stop.wait_for(|s| *s).await;
+                return Err(Abort);
+            }
+            CrmFaultKind::Reset => return Err(Abort),
+            CrmFaultKind::Status {
+                status,
+                retry_after,
+            } => {
+                let e = CrmError::new(
+                    *status,
+                    "INTERNAL_ERROR",
+                    "The service is temporarily unavailable",
+                );
+                let mut r = error_reply(&e);
+                if let Some(after) = retry_after {
+                    set_retry_after(&mut r, *after);
+                }
+                recorder.record.status = *status;
+                return Ok(r);
+            }
+            CrmFaultKind::RateLimit { retry_after } => {
+                let mut e = CrmError::new(
+                    429,
+                    "RATE_LIMITS",
+                    "You have reached your ten_secondly_rolling limit.",
+                );
+                e.extra = Some(json!({
+                    "errorType": "RATE_LIMIT",
+                    "policyName": "TEN_SECONDLY_ROLLING",
+                    "groupName": "publicapi:private_app-api-calls-ten-secondly:hookproof",
+                }));
+                let mut r = error_reply(&e);
+                set_retry_after(&mut r, *retry_after);
+                recorder.record.status = 429;
+                return Ok(r);
+            }
+            _ => {}
+        }
+    }
+    if !renames.is_empty() && recorder.record.fault.is_none() {
+        let labels: Vec<String> = renames
+            .iter()
+            .map(|((_, f), t)| format!("renamed {f} -> {t}"))
+            .collect();
+        recorder.record.fault = Some(labels.join(", "));
+    }
+
+    // Body and contract.
+    let json_body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let err = CrmError::new(
+                    400,
+                    "VALIDATION_ERROR",
+                    format!(
+                        "Invalid input JSON on line {}, column {}: {e}",
+                        e.line(),
+                        e.column()
+                    ),
+                );
+                recorder.record.status = 400;
+                return Ok(error_reply(&err));
+            }
+        }
+    };
+    if let (Some(op), Some(t), Some(body)) = (route.contract(), route.object_type(), &json_body) {
+        let violations = shared.contracts.validate_crm_request(t, op, body);
+        if !violations.is_empty() {
+            let message = violations
+                .iter()
+                .map(|v| format!("{} {}", v.pointer, v.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            recorder.record.violations = violations;
+            recorder.record.status = 400;
+            return Ok(error_reply(&CrmError::new(
+                400,
+                "VALIDATION_ERROR",
+                format!("Invalid input JSON: {message}"),
+            )));
+        }
+    }
+
+    let (status, body, affected) = dispatch(
+        &shared,
+        &route,
+        query.as_deref(),
+        json_body.as_ref(),
+        &renames,
+        partial.as_ref().map(|p| p.0),
+        seq,
+    );
+    recorder.record.affected = affected;
+    if let Some((_, label)) = partial.filter(|_| status == 207) {
+        recorder.record.fault = Some(label);
+    }
+    match (after_commit, status) {
+        (Some((status, label)), 200..=299) => {
+            recorder.record.fault = Some(label);
+            recorder.record.status = status;
+            Ok(error_reply(&CrmError::new(
+                status,
+                "INTERNAL_ERROR",
+                "internal error",
+            )))
+        }
+        _ => {
+            recorder.record.status = status;
+            Ok(reply(status, &body))
+        }
+    }
+}
+
+fn set_retry_after(r: &mut Reply, after: Duration) {
+    let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+    r.headers_mut().insert("retry-after", secs.into());
+}
+
+fn err(e: CrmError) -> (u16, Value, Vec<(String, String)>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    (e.status, e.body(&id), Vec::new())
+}
+
+fn known_type(t: &str) -> Result<(), CrmError> {
+    if OBJECT_TYPES.contains(&t) {
+        Ok(())
+    } else {
+        Err(CrmError::new(
+            400,
+            "VALIDATION_ERROR",
+            format!("Unable to infer object type from: {t}"),
+        ))
+    }
+}
+
+fn props_of(v: Option<&Value>) -> Map<String, Value> {
+    v.and_then(|v| v.get("properties"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn associations_of(v: Option<&Value>) -> Vec<(String, u32, String)> {
+    let mut out = Vec::new();
+    for a in v
+        .and_then(|v| v.get("associations"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let to = a["to"]["id"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| a["to"]["id"].as_u64().map(|n| n.to_string()));
+        for t in a["types"].as_array().into_iter().flatten() {
+            if let (Some(to), Some(id)) = (&to, t["associationTypeId"].as_u64()) {
+                let category = t["associationCategory"]
+                    .as_str()
+                    .unwrap_or("HUBSPOT_DEFINED");
+                out.push((to.clone(), id as u32, category.to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn selected(query: Option<&str>, body: Option<&Value>) -> Option<Vec<String>> {
+    if let Some(q) = query_param(query, "properties") {
+        return Some(q.split(',').map(str::to_string).collect());
+    }
+    body.and_then(|b| b.get("properties"))
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+}
+
+fn dispatch(
+    shared: &Shared,
+    route: &Route,
+    query: Option<&str>,
+    body: Option<&Value>,
+    renames: &Renames,
+    partial: Option<f64>,
+    seq: u64,
+) -> (u16, Value, Vec<(String, String)>) {
+    if let Some(t) = route.object_type()
+        && let Err(e) = known_type(t)
+    {
+        return err(e);
+    }
+    let mut store = shared.store.lock().unwrap();
+    let id_property = query_param(query, "idProperty");
+    match route {
+        Route::Create(t) => match store.create(t, &props_of(body), &associations_of(body), renames)
+        {
+            Ok(o) => (201, o.to_json(None), vec![(t.clone(), o.id.clone())]),
+            Err(e) => err(e),
+        },
+        Route::Read(t, id) => match store.get(t, id, id_property.as_deref()) {
+            Some(o) => (200, o.to_json(selected(query, None).as_deref()), Vec::new()),
+            None => err(CrmError::not_found(t, id)),
+        },
+        Route::Update(t, id) => {
+            match store.update(t, id, id_property.as_deref(), &props_of(body), renames) {
+                Ok(o) => (200, o.to_json(None), vec![(t.clone(), o.id.clone())]),
+                Err(e) => err(e),
+            }
+        }
+        Route::Archive(t, id) => match store.archive(t, id) {
+            Ok(()) => (204, Value::Null, vec![(t.clone(), id.clone())]),
+            Err(e) => err(e),
+        },
+        Route::List(t) => {
+            let limit = query_param(query, "limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(10usize)
+                .clamp(1, 100);
+            let after: usize = query_param(query, "after")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0);
+            let all = store.list(t);
+            let sel = selected(query, None);
+            let page: Vec<Value> = all
+                .iter()
+                .skip(after)
+                .take(limit)
+                .map(|o| o.to_json(sel.as_deref()))
+                .collect();
+            let mut out = json!({"results": page});
+            if after + limit < all.len() {
+                out["paging"] = json!({"next": {"after": (after + limit).to_string(), "link": ""}});
+            }
+            (200, out, Vec::new())
+        }
+        Route::Search(t) => search(&store, t, body.unwrap_or(&Value::Null)),
+        Route::Batch(t, op) => batch(
+            &mut store,
+            t,
+            op,
+            body.unwrap_or(&Value::Null),
+            renames,
+            partial,
+            shared.seed,
+            seq,
+        ),
+        Route::Associate(ft, fid, tt, tid) => {
+            let Some(type_id) = association_type_id(ft, tt) else {
+                return err(CrmError::new(
+                    400,
+                    "VALIDATION_ERROR",
+                    format!("no default association from {ft} to {tt}"),
+                ));
+            };
+            match store.associate(ft, fid, tt, tid, type_id) {
+                Ok(()) => (
+                    200,
+                    json!({
+                        "status": "COMPLETE",
+                        "results": [{
+                            "from": {"id": fid}, "to": {"id": tid},
+                            "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id},
+                        }],
+                        "startedAt": ts(chrono::Utc::now()), "completedAt": ts(chrono::Utc::now()),
+                    }),
+                    vec![(ft.clone(), fid.clone()), (tt.clone(), tid.clone())],
+                ),
+                Err(e) => err(e),
+            }
+        }
+        Route::Associations(ft, fid, tt) => {
+            let results: Vec<Value> = store
+                .associated(ft, fid, tt)
+                .into_iter()
+                .map(|(id, type_id)| {
+                    json!({
+                        "toObjectId": id.parse::<u64>().unwrap_or_default(),
+                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": null}],
+                    })
+                })
+                .collect();
+            (200, json!({"results": results}), Vec::new())
+        }
+        Route::Properties(t) => {
+            let results: Vec<Value> = property_definitions(t)
+                .iter()
+                .map(|d| {
+                    json!({
+                        "name": d.name, "label": d.label, "type": d.kind,
+                        "fieldType": if d.kind == "enumeration" { "select" } else { "text" },
+                        "hasUniqueValue": d.unique,
+                        "modificationMetadata": {"readOnlyValue": d.read_only, "archivable": true, "readOnlyDefinition": true},
+                        "hubspotDefined": !d.name.starts_with("helpdesk_"),
+                    })
+                })
+                .collect();
+            (200, json!({"results": results}), Vec::new())
+        }
+        Route::Unknown => err(CrmError::new(404, "OBJECT_NOT_FOUND", "Resource not found")),
+    }
+}
+
+fn matches_filter(o: &super::store::CrmObject, f: &Value) -> bool {
+    let name = f["propertyName"].as_str().unwrap_or_default();
+    let op = f["operator"].as_str().unwrap_or("EQ");
+    let actual = o.properties.get(name).filter(|v| !v.is_empty());
+    let value = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let cmp = |want: &Value| -> Option<std::cmp::Ordering> {
+        let a = actual?;
+        let w = value(want);
+        match (a.parse::<f64>(), w.parse::<f64>()) {
+            (Ok(x), Ok(y)) => x.partial_cmp(&y),
+            _ => Some(a.to_lowercase().cmp(&w.to_lowercase())),
+        }
+    };
+    use std::cmp::Ordering::*;
+    match op {
+        "EQ" => cmp(&f["value"]) == Some(Equal),
+        "NEQ" => cmp(&f["value"]) != Some(Equal),
+        "LT" => cmp(&f["value"]) == Some(Less),
+        "LTE" => matches!(cmp(&f["value"]), Some(Less | Equal)),
+        "GT" => cmp(&f["value"]) == Some(Greater),
+        "GTE" => matches!(cmp(&f["value"]), Some(Greater | Equal)),
+        "HAS_PROPERTY" => actual.is_some(),
+        "NOT_HAS_PROPERTY" => actual.is_none(),
+        "IN" => f["values"]
+            .as_array()
+            .is_some_and(|vs| vs.iter().any(|v| cmp(v) == Some(Equal))),
+        "NOT_IN" => !f["values"]
+            .as_array()
+            .is_some_and(|vs| vs.iter().any(|v| cmp(v) == Some(Equal))),
+        "CONTAINS_TOKEN" => actual.is_some_and(|a| {
+            let token = value(&f["value"]).to_lowercase().replace('*', "");
+            a.to_lowercase()
+                .split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.')
+                .any(|w| w == token)
+                || a.to_lowercase().contains(&token)
+        }),
+        "NOT_CONTAINS_TOKEN" => !actual.is_some_and(|a| {
+            a.to_lowercase()
+                .contains(&value(&f["value"]).to_lowercase())
+        }),
+        "BETWEEN" => {
+            matches!(cmp(&f["value"]), Some(Greater | Equal))
+                && matches!(cmp(&f["highValue"]), Some(Less | Equal))
+        }
+        _ => false,
+    }
+}
+
+fn search(store: &Store, t: &str, body: &Value) -> (u16, Value, Vec<(String, String)>) {
+    let groups = body["filterGroups"].as_array().cloned().unwrap_or_default();
+    let mut hits: Vec<&super::store::CrmObject> = store
+        .list(t)
+        .into_iter()
+        .filter(|o| {
+            groups.is_empty()
+                || groups.iter().any(|g| {
+                    g["filters"]
+                        .as_array()
+                        .is_none_or(|fs| fs.iter().all(|f| matches_filter(o, f)))
+                })
+        })
+        .collect();
+    if let Some(sort) = body["sorts"].as_array().and_then(|s| s.first()) {
+        let (name, desc) = match sort {
+            Value::String(s) => (s.trim_start_matches('-').to_string(), s.starts_with('-')),
+            other => (
+                other["propertyName"]
+                    .as_str()
+                    .unwrap_or("hs_object_id")
+                    .to_string(),
+                other["direction"].as_str() == Some("DESCENDING"),
+            ),
+        };
+        hits.sort_by(|a, b| {
+            let x = a.properties.get(&name);
+            let y = b.properties.get(&name);
+            if desc { y.cmp(&x) } else { x.cmp(&y) }
+        });
+    }
+    let limit = body["limit"].as_u64().unwrap_or(10).clamp(1, 200) as usize;
+    let after: usize = match &body["after"] {
+        Value::String(s) => s.parse().unwrap_or(0),
+        Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
+        _ => 0,
+    };
+    let sel: Option<Vec<String>> =
+        body["properties"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            });
+    let total = hits.len();
+    let results: Vec<Value> = hits
+        .iter()
+        .skip(after)
+        .take(limit)
+        .map(|o| o.to_json(sel.as_deref()))
+        .collect();
+    let mut out = json!({"total": total, "results": results});
+    if after + limit < total {
+        out["paging"] = json!({"next": {"after": (after + limit).to_string()}});
+    }
+    (200, out, Vec::new())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn batch(
+    store: &mut Store,
+    t: &str,
+    op: &str,
+    body: &Value,
+    renames: &Renames,
+    partial: Option<f64>,
+    seed: u64,
+    seq: u64,
+) -> (u16, Value, Vec<(String, String)>) {
+    let inputs = body["inputs"].as_array().cloned().unwrap_or_default();
+    let started = ts(chrono::Utc::now());
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    let mut affected = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        if partial.is_some_and(|f| unit_hash(seed, i as u64 + 1_000, seq) < f) {
+            errors.push(json!({
+                "status": "error", "category": "INTERNAL_ERROR",
+                "message": "This item could not be processed; retry it",
+                "context": {"index": [i.to_string()]},
+            }));
+            continue;
+        }
+        let id = input["id"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| input["id"].as_u64().map(|n| n.to_string()))
+            .unwrap_or_default();
+        let outcome = match op {
+            "create" => store
+                .create(
+                    t,
+                    &props_of(Some(input)),
+                    &associations_of(Some(input)),
+                    renames,
+                )
+                .map(|o| (o.to_json(None), true)),
+            "update" => store
+                .update(
+                    t,
+                    &id,
+                    input["idProperty"].as_str().or(body["idProperty"].as_str()),
+                    &props_of(Some(input)),
+                    renames,
+                )
+                .map(|o| (o.to_json(None), false)),
+            "upsert" => {
+                let id_property = input["idProperty"].as_str().unwrap_or("hs_object_id");
+                store
+                    .upsert(t, id_property, &id, &props_of(Some(input)), renames)
+                    .map(|(o, new)| {
+                        let mut j = o.to_json(None);
+                        j["new"] = json!(new);
+                        (j, new)
+                    })
+            }
+            "read" => store
+                .get(t, &id, body["idProperty"].as_str())
+                .map(|o| (o.to_json(selected(None, Some(body)).as_deref()), false))
+                .ok_or_else(|| CrmError::not_found(t, &id)),
+            "archive" => store.archive(t, &id).map(|()| (Value::Null, false)),
+            _ => {
+                return err(CrmError::new(
+                    404,
+                    "OBJECT_NOT_FOUND",
+                    format!("no batch operation {op}"),
+                ));
+            }
+        };
+        match outcome {
+            Ok((j, _)) => {
+                if op != "read" {
+                    if let Some(id) = j["id"].as_str() {
+                        affected.push((t.to_string(), id.to_string()));
+                    }
+                }
+                if !j.is_null() {
+                    results.push(j);
+                }
+            }
+            Err(e) => errors.push(json!({
+                "status": "error", "category": e.category, "message": e.message,
+                "context": {"index": [i.to_string()]},
+            })),
+        }
+    }
+    let completed = ts(chrono::Utc::now());
+    if op == "archive" && errors.is_empty() {
+        return (204, Value::Null, affected);
+    }
+    let mut out = json!({"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": completed});
+    if errors.is_empty() {
+        (if op == "create" { 201 } else { 200 }, out, affected)
+    } else {
+        out["numErrors"] = json!(errors.len());
+        out["errors"] = Value::Array(errors);
+        (207, out, affected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            Route::parse(&Method::POST, "/crm/v3/objects/contacts"),
+            Route::Create("contacts".into())
+        );
+        assert_eq!(
+            Route::parse(&Method::POST, "/crm/v3/objects/tickets/batch/upsert"),
+            Route::Batch("tickets".into(), "upsert".into())
+        );
+        assert_eq!(
+            Route::parse(
+                &Method::PUT,
+                "/crm/v4/objects/tickets/1/associations/default/contacts/2"
+            ),
+            Route::Associate("tickets".into(), "1".into(), "contacts".into(), "2".into())
+        );
+        assert_eq!(Route::parse(&Method::GET, "/nope"), Route::Unknown);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%40b.example"), "a@b.example");
+        assert_eq!(percent_decode("x+y"), "x y");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

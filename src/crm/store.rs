@@ -1,0 +1,656 @@
+//! The CRM's state: objects, unique-property indexes and associations, and
+//! the operations of the HubSpot objects API on them, with HubSpot's errors.
+
+use super::schema::{association_target, property_definitions, unique_properties};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// One CRM object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrmObject {
+    /// Object type (`contacts`, `tickets`, `notes`).
+    pub object_type: String,
+    /// CRM id (digits).
+    pub id: String,
+    /// Every property value, as strings (CRM-assigned ones included).
+    pub properties: BTreeMap<String, String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last update time.
+    pub updated_at: DateTime<Utc>,
+    /// Archived (deleted).
+    pub archived: bool,
+}
+
+impl CrmObject {
+    /// The HubSpot JSON form (`SimplePublicObject`); `only` selects properties.
+    pub fn to_json(&self, only: Option<&[String]>) -> Value {
+        let props: Map<String, Value> = self
+            .properties
+            .iter()
+            .filter(|(k, _)| {
+                only.is_none_or(|o| {
+                    o.iter().any(|p| p == *k)
+                        || [
+                            "hs_object_id",
+                            "createdate",
+                            "lastmodifieddate",
+                            "hs_lastmodifieddate",
+                        ]
+                        .contains(&k.as_str())
+                })
+            })
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        json!({
+            "id": self.id,
+            "properties": props,
+            "createdAt": ts(self.created_at),
+            "updatedAt": ts(self.updated_at),
+            "archived": self.archived,
+        })
+    }
+}
+
+/// An association between two objects (stored once per pair and direction
+/// asked for; reads see it from both sides).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Association {
+    /// From object type.
+    pub from_type: String,
+    /// From object id.
+    pub from_id: String,
+    /// To object type.
+    pub to_type: String,
+    /// To object id.
+    pub to_id: String,
+    /// `HUBSPOT_DEFINED`, `USER_DEFINED` or `INTEGRATOR_DEFINED`.
+    pub category: String,
+    /// Association type id (e.g. 16 ticket → contact).
+    pub type_id: u32,
+}
+
+/// The whole CRM state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CrmSnapshot {
+    /// Objects by type, in id order.
+    pub objects: BTreeMap<String, Vec<CrmObject>>,
+    /// Associations, in creation order.
+    pub associations: Vec<Association>,
+}
+
+/// A HubSpot-style error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrmError {
+    /// HTTP status.
+    pub status: u16,
+    /// HubSpot `category`.
+    pub category: &'static str,
+    /// Message.
+    pub message: String,
+    /// Extra fields merged into the body (e.g. `errorType`).
+    pub extra: Option<Value>,
+}
+
+impl CrmError {
+    pub(crate) fn new(status: u16, category: &'static str, message: impl Into<String>) -> Self {
+        CrmError {
+            status,
+            category,
+            message: message.into(),
+            extra: None,
+        }
+    }
+
+    pub(crate) fn not_found(object_type: &str, id: &str) -> Self {
+        CrmError::new(
+            404,
+            "OBJECT_NOT_FOUND",
+            format!("Object not found.  objectId are usually numeric. ({object_type} {id})"),
+        )
+    }
+
+    /// The HubSpot error body.
+    pub fn body(&self, correlation_id: &str) -> Value {
+        let mut body = json!({
+            "status": "error",
+            "message": self.message,
+            "correlationId": correlation_id,
+            "category": self.category,
+        });
+        if let (Some(Value::Object(extra)), Some(map)) = (&self.extra, body.as_object_mut()) {
+            for (k, v) in extra {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        body
+    }
+}
+
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Property names refused because of an API-version rename: `(type, old) → new`.
+pub type Renames = HashMap<(String, String), String>;
+
+/// The store.
+#[derive(Debug, Default)]
+pub struct Store {
+    next_id: u64,
+    objects: BTreeMap<String, BTreeMap<u64, CrmObject>>,
+    unique: HashMap<(String, String, String), u64>,
+    associations: Vec<Association>,
+}
+
+impl Store {
+    /// An empty store; ids start at a HubSpot-looking number.
+    pub fn new() -> Store {
+        Store {
+            next_id: 1_000_001,
+            ..Store::default()
+        }
+    }
+
+    /// The full state.
+    pub fn snapshot(&self) -> CrmSnapshot {
+        CrmSnapshot {
+            objects: self
+                .objects
+                .iter()
+                .map(|(t, objs)| (t.clone(), objs.values().cloned().collect()))
+                .collect(),
+            associations: self.associations.clone(),
+        }
+    }
+
+    /// Validates and converts written properties to strings.
+    fn properties(
+        object_type: &str,
+        props: &Map<String, Value>,
+        renames: &Renames,
+    ) -> Result<BTreeMap<String, String>, CrmError> {
+        let defs = property_definitions(object_type);
+        let mut out = BTreeMap::new();
+        let mut invalid = Vec::new();
+        for (name, value) in props {
+            let renamed_to = renames
+                .iter()
+                .find(|((t, _), new)| t == object_type && *new == name)
+                .map(|((_, old), _)| old.clone());
+            let stored_name = renamed_to.clone().unwrap_or_else(|| name.clone());
+            let refused = renames.contains_key(&(object_type.to_string(), name.clone()));
+            match defs.iter().find(|d| d.name == stored_name) {
+                Some(d) if !refused && !d.read_only => {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => String::new(),
+                        other => {
+                            invalid.push(json!({"isValid": false, "message": format!("{other} is not a valid value for {name}"), "error": "INVALID_VALUE", "name": name}));
+                            continue;
+                        }
+                    };
+                    out.insert(stored_name, text);
+                }
+                Some(d) if d.read_only => invalid.push(json!({
+                    "isValid": false,
+                    "message": format!("{name} is a read only property; its value cannot be set."),
+                    "error": "READ_ONLY_VALUE",
+                    "name": name,
+                })),
+                _ => invalid.push(json!({
+                    "isValid": false,
+                    "message": format!("Property \"{name}\" does not exist"),
+                    "error": "PROPERTY_DOESNT_EXIST",
+                    "name": name,
+                })),
+            }
+        }
+        if invalid.is_empty() {
+            Ok(out)
+        } else {
+            Err(CrmError::new(
+                400,
+                "VALIDATION_ERROR",
+                format!(
+                    "Property values were not valid: {}",
+                    serde_json::to_string(&invalid).unwrap_or_default()
+                ),
+            ))
+        }
+    }
+
+    fn unique_conflict(
+        &self,
+        object_type: &str,
+        props: &BTreeMap<String, String>,
+        except: Option<u64>,
+    ) -> Option<CrmError> {
+        for key in unique_properties(object_type) {
+            if let Some(v) = props.get(key).filter(|v| !v.is_empty())
+                && let Some(existing) =
+                    self.unique
+                        .get(&(object_type.to_string(), key.to_string(), v.to_lowercase()))
+                && Some(*existing) != except
+            {
+                let what = match object_type {
+                    "contacts" => "Contact".to_string(),
+                    other => other.trim_end_matches('s').to_string(),
+                };
+                let mut e = CrmError::new(
+                    409,
+                    "CONFLICT",
+                    format!("{what} already exists. Existing ID: {existing}"),
+                );
+                e.extra = Some(json!({"context": {"id": [existing.to_string()]}}));
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    fn index(&mut self, object_type: &str, id: u64, props: &BTreeMap<String, String>) {
+        for key in unique_properties(object_type) {
+            if let Some(v) = props.get(key).filter(|v| !v.is_empty()) {
+                self.unique.insert(
+                    (object_type.to_string(), key.to_string(), v.to_lowercase()),
+                    id,
+                );
+            }
+        }
+    }
+
+    /// Creates an object (`POST /crm/v3/objects/{type}`).
+    pub fn create(
+        &mut self,
+        object_type: &str,
+        props: &Map<String, Value>,
+        associations: &[(String, u32, String)],
+        renames: &Renames,
+    ) -> Result<CrmObject, CrmError> {
+        let props = Self::properties(object_type, props, renames)?;
+        if let Some(e) = self.unique_conflict(object_type, &props, None) {
+            return Err(e);
+        }
+        for (to_id, type_id, _) in associations {
+            let to_type = association_target(object_type, *type_id).ok_or_else(|| {
+                CrmError::new(
+                    400,
+                    "VALIDATION_ERROR",
+                    format!("association type id {type_id} is not valid from {object_type}"),
+                )
+            })?;
+            if self.get(to_type, to_id, None).is_none() {
+                return Err(CrmError::new(
+                    400,
+                    "VALIDATION_ERROR",
+                    format!(
+                        "One or more associations are invalid: {to_type} {to_id} does not exist"
+                    ),
+                ));
+            }
+        }
+        let object = self.insert(object_type, props);
+        for (to_id, type_id, category) in associations {
+            let to_type = association_target(object_type, *type_id).unwrap_or_default();
+            self.associations.push(Association {
+                from_type: object_type.to_string(),
+                from_id: object.id.clone(),
+                to_type: to_type.to_string(),
+                to_id: to_id.clone(),
+                category: category.clone(),
+                type_id: *type_id,
+            });
+        }
+        Ok(object)
+    }
+
+    /// Inserts an object without validation (pre-seeded state).
+    pub fn insert(&mut self, object_type: &str, mut props: BTreeMap<String, String>) -> CrmObject {
+        let id = self.next_id;
+        self.next_id += 1;
+        let now = Utc::now();
+        props.insert("hs_object_id".into(), id.to_string());
+        props.insert("createdate".into(), ts(now));
+        props.insert(modified_key(object_type).into(), ts(now));
+        self.index(object_type, id, &props);
+        let object = CrmObject {
+            object_type: object_type.to_string(),
+            id: id.to_string(),
+            properties: props,
+            created_at: now,
+            updated_at: now,
+            archived: false,
+        };
+        self.objects
+            .entry(object_type.to_string())
+            .or_default()
+            .insert(id, object.clone());
+        object
+    }
+
+    /// Resolves an id, or a unique property value with `id_property`.
+    fn resolve(&self, object_type: &str, id: &str, id_property: Option<&str>) -> Option<u64> {
+        match id_property {
+            Some(p) if p != "hs_object_id" => self
+                .unique
+                .get(&(object_type.to_string(), p.to_string(), id.to_lowercase()))
+                .copied(),
+            _ => id.parse().ok(),
+        }
+        .filter(|n| {
+            self.objects
+                .get(object_type)
+                .and_then(|o| o.get(n))
+                .is_some_and(|o| !o.archived)
+        })
+    }
+
+    /// Reads an object by id or unique property.
+    pub fn get(
+        &self,
+        object_type: &str,
+        id: &str,
+        id_property: Option<&str>,
+    ) -> Option<&CrmObject> {
+        let n = self.resolve(object_type, id, id_property)?;
+        self.objects.get(object_type)?.get(&n)
+    }
+
+    /// Updates an object (`PATCH`).
+    pub fn update(
+        &mut self,
+        object_type: &str,
+        id: &str,
+        id_property: Option<&str>,
+        props: &Map<String, Value>,
+        renames: &Renames,
+    ) -> Result<CrmObject, CrmError> {
+        let n = self
+            .resolve(object_type, id, id_property)
+            .ok_or_else(|| CrmError::not_found(object_type, id))?;
+        let props = Self::properties(object_type, props, renames)?;
+        if let Some(e) = self.unique_conflict(object_type, &props, Some(n)) {
+            return Err(e);
+        }
+        self.index(object_type, n, &props);
+        let object = self
+            .objects
+            .get_mut(object_type)
+            .and_then(|o| o.get_mut(&n))
+            .expect("resolved ids exist");
+        let now = Utc::now();
+        for (k, v) in props {
+            object.properties.insert(k, v);
+        }
+        object
+            .properties
+            .insert(modified_key(object_type).into(), ts(now));
+        object.updated_at = now;
+        Ok(object.clone())
+    }
+
+    /// Archives an object (`DELETE`).
+    pub fn archive(&mut self, object_type: &str, id: &str) -> Result<(), CrmError> {
+        let n = self
+            .resolve(object_type, id, None)
+            .ok_or_else(|| CrmError::not_found(object_type, id))?;
+        if let Some(o) = self
+            .objects
+            .get_mut(object_type)
+            .and_then(|o| o.get_mut(&n))
+        {
+            o.archived = true;
+            for key in unique_properties(object_type) {
+                if let Some(v) = o.properties.get(key) {
+                    self.unique.remove(&(
+                        object_type.to_string(),
+                        key.to_string(),
+                        v.to_lowercase(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Live objects of a type, in id order.
+    pub fn list(&self, object_type: &str) -> Vec<&CrmObject> {
+        self.objects
+            .get(object_type)
+            .map(|o| o.values().filter(|o| !o.archived).collect())
+            .unwrap_or_default()
+    }
+
+    /// Upserts one batch input by its unique `id_property`; returns the object
+    /// and whether it was created.
+    pub fn upsert(
+        &mut self,
+        object_type: &str,
+        id_property: &str,
+        id: &str,
+        props: &Map<String, Value>,
+        renames: &Renames,
+    ) -> Result<(CrmObject, bool), CrmError> {
+        if !unique_properties(object_type).contains(&id_property) && id_property != "hs_object_id" {
+            return Err(CrmError::new(
+                400,
+                "VALIDATION_ERROR",
+                format!("{id_property} is not a unique property of {object_type}"),
+            ));
+        }
+        if self.resolve(object_type, id, Some(id_property)).is_some() {
+            let o = self.update(object_type, id, Some(id_property), props, renames)?;
+            Ok((o, false))
+        } else {
+            let mut with_key = props.clone();
+            with_key.insert(id_property.to_string(), Value::String(id.to_string()));
+            let o = self.create(object_type, &with_key, &[], renames)?;
+            Ok((o, true))
+        }
+    }
+
+    /// Creates (or keeps) an association between two existing objects.
+    pub fn associate(
+        &mut self,
+        from_type: &str,
+        from_id: &str,
+        to_type: &str,
+        to_id: &str,
+        type_id: u32,
+    ) -> Result<(), CrmError> {
+        if self.get(from_type, from_id, None).is_none() {
+            return Err(CrmError::not_found(from_type, from_id));
+        }
+        if self.get(to_type, to_id, None).is_none() {
+            return Err(CrmError::not_found(to_type, to_id));
+        }
+        let exists = self.associations.iter().any(|a| {
+            (a.from_type == from_type
+                && a.from_id == from_id
+                && a.to_type == to_type
+                && a.to_id == to_id)
+                || (a.from_type == to_type
+                    && a.from_id == to_id
+                    && a.to_type == from_type
+                    && a.to_id == from_id)
+        });
+        if !exists {
+            self.associations.push(Association {
+                from_type: from_type.into(),
+                from_id: from_id.into(),
+                to_type: to_type.into(),
+                to_id: to_id.into(),
+                category: "HUBSPOT_DEFINED".into(),
+                type_id,
+            });
+        }
+        Ok(())
+    }
+
+    /// Ids of `to_type` objects associated with `from_type` `from_id` (either direction).
+    pub fn associated(&self, from_type: &str, from_id: &str, to_type: &str) -> Vec<(String, u32)> {
+        self.associations
+            .iter()
+            .filter_map(|a| {
+                if a.from_type == from_type && a.from_id == from_id && a.to_type == to_type {
+                    Some((a.to_id.clone(), a.type_id))
+                } else if a.to_type == from_type && a.to_id == from_id && a.from_type == to_type {
+                    Some((
+                        a.from_id.clone(),
+                        super::schema::association_type_id(from_type, to_type).unwrap_or(a.type_id),
+                    ))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+fn modified_key(object_type: &str) -> &'static str {
+    if object_type == "contacts" {
+        "lastmodifieddate"
+    } else {
+        "hs_lastmodifieddate"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn create_get_update_and_unique_conflicts() {
+        let mut s = Store::new();
+        let none = Renames::new();
+        let c = s
+            .create(
+                "contacts",
+                &props(json!({"email": "A@x.example", "firstname": "Ada"})),
+                &[],
+                &none,
+            )
+            .unwrap();
+        assert_eq!(
+            s.get("contacts", "a@x.example", Some("email")).unwrap().id,
+            c.id
+        );
+        let e = s
+            .create(
+                "contacts",
+                &props(json!({"email": "a@x.example"})),
+                &[],
+                &none,
+            )
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        assert!(e.message.contains(&c.id));
+        let u = s
+            .update(
+                "contacts",
+                &c.id,
+                None,
+                &props(json!({"lastname": "Lovelace"})),
+                &none,
+            )
+            .unwrap();
+        assert_eq!(u.properties["lastname"], "Lovelace");
+        let e = s
+            .create("contacts", &props(json!({"nope": "x"})), &[], &none)
+            .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("PROPERTY_DOESNT_EXIST"));
+    }
+
+    #[test]
+    fn upsert_creates_then_updates() {
+        let mut s = Store::new();
+        let none = Renames::new();
+        let (a, new) = s
+            .upsert(
+                "tickets",
+                "helpdesk_ticket_id",
+                "70001",
+                &props(json!({"subject": "s"})),
+                &none,
+            )
+            .unwrap();
+        assert!(new);
+        let (b, new) = s
+            .upsert(
+                "tickets",
+                "helpdesk_ticket_id",
+                "70001",
+                &props(json!({"subject": "t"})),
+                &none,
+            )
+            .unwrap();
+        assert!(!new);
+        assert_eq!(a.id, b.id);
+        assert_eq!(s.list("tickets").len(), 1);
+    }
+
+    #[test]
+    fn renamed_property_is_refused_and_its_new_name_accepted() {
+        let mut s = Store::new();
+        let mut renames = Renames::new();
+        renames.insert(
+            ("tickets".into(), "hs_ticket_priority".into()),
+            "hs_priority".into(),
+        );
+        let e = s
+            .create(
+                "tickets",
+                &props(json!({"hs_ticket_priority": "HIGH"})),
+                &[],
+                &renames,
+            )
+            .unwrap_err();
+        assert!(e.message.contains("hs_ticket_priority"));
+        let o = s
+            .create(
+                "tickets",
+                &props(json!({"hs_priority": "HIGH"})),
+                &[],
+                &renames,
+            )
+            .unwrap();
+        assert_eq!(o.properties["hs_ticket_priority"], "HIGH");
+    }
+
+    #[test]
+    fn associations_need_both_ends() {
+        let mut s = Store::new();
+        let none = Renames::new();
+        let t = s
+            .create("tickets", &props(json!({"subject": "s"})), &[], &none)
+            .unwrap();
+        let n = s
+            .create(
+                "notes",
+                &props(json!({"hs_note_body": "b"})),
+                &[(t.id.clone(), 228, "HUBSPOT_DEFINED".into())],
+                &none,
+            )
+            .unwrap();
+        assert_eq!(
+            s.associated("tickets", &t.id, "notes"),
+            vec![(n.id.clone(), 227)]
+        );
+        assert_eq!(
+            s.associate("tickets", &t.id, "contacts", "999", 16)
+                .unwrap_err()
+                .status,
+            404
+        );
+    }
+}
