@@ -5,7 +5,7 @@
 use crate::contract::Contracts;
 use crate::reference::{self, Flaw};
 use crate::report::{RunReport, check_report_dir, summary_table, write_report_dir};
-use crate::runner::{RunConfig, RunEvent, ScenarioOutcome, run_scenario};
+use crate::runner::{RunConfig, RunEvent, ScenarioOutcome, run_suite};
 use crate::scenario::{self, Scenario};
 use crate::signing::Scheme;
 use crate::sut::SutSpec;
@@ -111,6 +111,9 @@ struct RunArgs {
     /// Load contracts from this directory instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     contracts: Option<PathBuf>,
+    /// Scenarios run at the same time (each has its own SUT and mocks).
+    #[arg(long, short = 'j', default_value_t = 3, value_name = "N")]
+    jobs: usize,
     /// No live progress on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -266,40 +269,24 @@ async fn run(args: RunArgs) -> i32 {
     let started_at = chrono::Utc::now();
     let started = Instant::now();
     let progress = Progress::new(args.quiet);
-    let total = scenarios.len();
-    let mut outcomes: Vec<ScenarioOutcome> = Vec::new();
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    for (index, scenario) in scenarios.iter().enumerate() {
-        let on_event = |e: RunEvent| progress.event(&e);
-        progress.event(&RunEvent::ScenarioStarted {
-            name: scenario.name.clone(),
-            index,
-            total,
-        });
-        let result = tokio::select! {
-            r = run_scenario(&config, scenario, &on_event) => r,
-            _ = &mut interrupted => {
-                progress.clear();
-                eprintln!("interrupted: stopped the SUT and the mocks; no report written");
-                return EXIT_ERROR;
-            }
-        };
-        match result {
-            Ok(outcome) => {
-                progress.finished(&outcome, scenario.checks.allow_unknown);
-                outcomes.push(outcome);
-            }
+    let on_event = |e: RunEvent| progress.event(&e);
+    let on_finished =
+        |s: &Scenario, o: &ScenarioOutcome| progress.finished(o, s.checks.allow_unknown);
+    let outcomes: Vec<ScenarioOutcome> = tokio::select! {
+        r = run_suite(&config, &scenarios, args.jobs, &on_event, &on_finished) => match r {
+            Ok(outcomes) => outcomes,
             Err(e) => {
                 progress.clear();
-                eprintln!(
-                    "error: scenario `{}` ({}): {e}",
-                    scenario.name, scenario.source
-                );
+                eprintln!("error: {e}");
                 return EXIT_ERROR;
             }
+        },
+        _ = tokio::signal::ctrl_c() => {
+            progress.clear();
+            eprintln!("interrupted: stopped the SUT and the mocks; no report written");
+            return EXIT_ERROR;
         }
-    }
+    };
     let allow_unknown = |name: &str| {
         scenarios
             .iter()

@@ -170,6 +170,53 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
+/// A run error, with the scenario it happened in.
+#[derive(Debug, thiserror::Error)]
+#[error("scenario `{scenario}` ({source_name}): {error}")]
+pub struct SuiteError {
+    /// Scenario name.
+    pub scenario: String,
+    /// Where the scenario came from.
+    pub source_name: String,
+    /// What went wrong.
+    #[source]
+    pub error: RunError,
+}
+
+/// Runs `scenarios`, up to `jobs` at a time (each has its own mocks and SUT
+/// processes), and returns the outcomes in scenario order. `on_finished` is
+/// called as each scenario ends. Stops at the first error.
+pub async fn run_suite(
+    config: &RunConfig,
+    scenarios: &[Scenario],
+    jobs: usize,
+    on_event: &(dyn Fn(RunEvent) + Send + Sync),
+    on_finished: &(dyn Fn(&Scenario, &ScenarioOutcome) + Send + Sync),
+) -> Result<Vec<ScenarioOutcome>, SuiteError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    let total = scenarios.len();
+    stream::iter(scenarios.iter().enumerate())
+        .map(|(index, scenario)| async move {
+            on_event(RunEvent::ScenarioStarted {
+                name: scenario.name.clone(),
+                index,
+                total,
+            });
+            let outcome = run_scenario(config, scenario, on_event)
+                .await
+                .map_err(|error| SuiteError {
+                    scenario: scenario.name.clone(),
+                    source_name: scenario.source.clone(),
+                    error,
+                })?;
+            on_finished(scenario, &outcome);
+            Ok(outcome)
+        })
+        .buffered(jobs.max(1))
+        .try_collect()
+        .await
+}
+
 /// Runs one scenario: clean and faulted runs side by side, then the checks.
 pub async fn run_scenario(
     config: &RunConfig,

@@ -22,14 +22,16 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// HubSpot-defined association type id for note → ticket.
 pub const NOTE_TO_TICKET: u32 = 228;
 
-/// Pipeline stage for a helpdesk status, `None` to keep the previous stage.
+/// Pipeline stage for a helpdesk status. A status this mapping does not
+/// know (a newer payload version) counts as open ("3"), so the stage is
+/// always a function of the newest snapshot alone and converges whatever
+/// the arrival order; the raw value is kept in `helpdesk_status`.
 pub fn pipeline_stage(status: &str) -> Option<&'static str> {
     match status {
         "NEW" => Some("1"),
         "PENDING" => Some("2"),
-        "OPEN" | "HOLD" => Some("3"),
         "SOLVED" | "CLOSED" => Some("4"),
-        _ => None,
+        _ => Some("3"),
     }
 }
 
@@ -178,6 +180,9 @@ pub struct Mapper {
     flaw: Option<Flaw>,
     inbox: Inbox,
     ticket_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// No CRM call before this instant: the last `Retry-After` the CRM sent
+    /// applies to every call, also those of events already in progress.
+    crm_pause_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -212,6 +217,7 @@ impl Mapper {
             flaw: config.flaw,
             inbox,
             ticket_locks: Mutex::new(HashMap::new()),
+            crm_pause_until: Mutex::new(None),
         })
     }
 
@@ -544,7 +550,27 @@ impl Mapper {
         if let Some(t) = trace {
             req = req.header("traceparent", t);
         }
-        send(req, Service::Crm, path).await
+        if !self.has(Flaw::NoBackoff) {
+            let until = *self
+                .crm_pause_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(until) = until {
+                tokio::time::sleep_until(until).await;
+            }
+        }
+        let resp = send(req, Service::Crm, path).await?;
+        if let Some(after) = resp.retry_after
+            && (resp.status.as_u16() == 429 || resp.status.as_u16() == 503)
+        {
+            let until = tokio::time::Instant::now() + after;
+            let mut pause = self
+                .crm_pause_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *pause = Some(pause.map_or(until, |p| p.max(until)));
+        }
+        Ok(resp)
     }
 }
 
@@ -631,7 +657,7 @@ mod tests {
         assert_eq!(pipeline_stage("SOLVED"), Some("4"));
         assert_eq!(pipeline_stage("CLOSED"), Some("4"));
         for s in ["DELETED", "ARCHIVED", "SCRUBBED", "ESCALATED", "open"] {
-            assert_eq!(pipeline_stage(s), None, "{s}");
+            assert_eq!(pipeline_stage(s), Some("3"), "{s}");
         }
     }
 
