@@ -62,6 +62,9 @@ struct SelftestArgs {
     /// Scenarios (as for `run`; default: the built-in suite).
     #[arg(long = "scenario", short = 's', value_name = "NAME|FILE|DIR")]
     scenarios: Vec<String>,
+    /// Scenarios run at the same time in complete rows.
+    #[arg(long, short = 'j', default_value_t = 3, value_name = "N")]
+    jobs: usize,
     /// Write the matrix as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -392,7 +395,7 @@ async fn selftest(args: SelftestArgs) -> i32 {
     let progress = Progress::new(args.quiet);
     let on_event = |e: RunEvent| progress.event(&e);
     let matrix = tokio::select! {
-        r = crate::selftest::selftest(&config, &exe, &scenarios, &flaws, args.full, &on_event) => r,
+        r = crate::selftest::selftest(&config, &exe, &scenarios, &flaws, args.full, args.jobs, &on_event) => r,
         _ = tokio::signal::ctrl_c() => {
             progress.clear();
             eprintln!("interrupted: stopped the SUT and the mocks");

@@ -4,7 +4,7 @@
 
 use crate::check::{CheckName, Verdict};
 use crate::reference::Flaw;
-use crate::runner::{RunConfig, RunError, RunEvent, run_scenario};
+use crate::runner::{RunConfig, RunEvent, SuiteError, run_scenario, run_suite};
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 
@@ -56,18 +56,33 @@ impl Matrix {
     }
 }
 
+fn failed_checks(scenario: &Scenario, outcome: &crate::runner::ScenarioOutcome) -> Vec<CheckName> {
+    outcome
+        .checks
+        .iter()
+        .filter(|c| match c.verdict {
+            Verdict::Fail => true,
+            Verdict::Unknown => !scenario.checks.allow_unknown,
+            _ => false,
+        })
+        .map(|c| c.check)
+        .collect()
+}
+
 /// Runs the matrix. `exe` is the hookproof binary (the flaws are started as
 /// `EXE sut reference --flaw NAME`). With `full`, every flaw runs every
 /// scenario; otherwise a flaw's row stops at its first failing scenario,
-/// starting with the scenario written for its failure mode.
+/// starting with the scenario written for its failure mode. Complete rows
+/// run `jobs` scenarios at a time.
 pub async fn selftest(
     base: &RunConfig,
     exe: &str,
     scenarios: &[Scenario],
     flaws: &[Flaw],
     full: bool,
+    jobs: usize,
     on_event: &(dyn Fn(RunEvent) + Send + Sync),
-) -> Result<Matrix, RunError> {
+) -> Result<Matrix, SuiteError> {
     let mut rows = Vec::new();
     let suts: Vec<Option<Flaw>> = std::iter::once(None)
         .chain(flaws.iter().copied().map(Some))
@@ -94,24 +109,34 @@ pub async fn selftest(
                 .unwrap_or_default(),
             cells: Vec::new(),
         };
+        if flaw.is_none() || full {
+            let outcomes = run_suite(&config, scenarios, jobs, on_event, &|_, _| {}).await?;
+            row.cells = scenarios
+                .iter()
+                .zip(&outcomes)
+                .map(|(s, o)| Cell {
+                    scenario: s.name.clone(),
+                    failed: failed_checks(s, o),
+                })
+                .collect();
+            rows.push(row);
+            continue;
+        }
         for (index, scenario) in order.iter().enumerate() {
             on_event(RunEvent::ScenarioStarted {
                 name: format!("{} × {}", row.sut, scenario.name),
                 index,
                 total: order.len(),
             });
-            let outcome = run_scenario(&config, scenario, on_event).await?;
-            let failed: Vec<CheckName> = outcome
-                .checks
-                .iter()
-                .filter(|c| match c.verdict {
-                    Verdict::Fail => true,
-                    Verdict::Unknown => !scenario.checks.allow_unknown,
-                    _ => false,
-                })
-                .map(|c| c.check)
-                .collect();
-            let stop = flaw.is_some() && !full && !failed.is_empty();
+            let outcome = run_scenario(&config, scenario, on_event)
+                .await
+                .map_err(|error| SuiteError {
+                    scenario: scenario.name.clone(),
+                    source_name: scenario.source.clone(),
+                    error,
+                })?;
+            let failed = failed_checks(scenario, &outcome);
+            let stop = !failed.is_empty();
             row.cells.push(Cell {
                 scenario: scenario.name.clone(),
                 failed,
