@@ -46,9 +46,23 @@ enum Command {
     Sut(SutCommand),
     /// List the built-in scenarios.
     Scenarios,
+    /// Serve a mock on 127.0.0.1 for manual use and SDK tests.
+    #[command(subcommand)]
+    Mock(MockCommand),
     /// Run the suite against the reference receiver and each of its flawed
     /// variants: the reference must pass everything, each flaw must be caught.
     Selftest(SelftestArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum MockCommand {
+    /// The mock CRM (HubSpot CRM v3 subset). Prints `HOOKPROOF_CRM_URL=…`
+    /// and serves until interrupted or terminated.
+    Crm {
+        /// Bearer token clients must send.
+        #[arg(long, env = "HOOKPROOF_CRM_TOKEN", value_name = "TOKEN")]
+        token: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +163,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Selftest(args) => runtime.block_on(selftest(args)),
+        Command::Mock(MockCommand::Crm { token }) => runtime.block_on(mock_crm(token)),
         Command::Scenarios => {
             for s in scenario::builtin_suite() {
                 println!("{:<14} {}", s.name, s.description);
@@ -330,6 +345,47 @@ async fn run(args: RunArgs) -> i32 {
         }
     }
     if report.passed { EXIT_PASS } else { EXIT_FAIL }
+}
+
+async fn mock_crm(token: String) -> i32 {
+    if token.trim().is_empty() {
+        return usage_error("--token", "the token must not be empty");
+    }
+    let contracts = match Contracts::builtin() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let crm = match crate::crm::MockCrm::start(crate::crm::CrmConfig::new(token, contracts)).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot start the mock CRM on 127.0.0.1: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    println!("HOOKPROOF_CRM_URL={}", crm.url());
+    let _ = std::io::stdout().flush();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen for SIGTERM: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let requests = crm.requests();
+    let violations: usize = requests.iter().map(|r| r.violations.len()).sum();
+    eprintln!(
+        "mock CRM served {} requests ({violations} contract violations)",
+        requests.len()
+    );
+    crm.shutdown().await;
+    EXIT_PASS
 }
 
 fn load_scenarios(args: &[String]) -> Result<Vec<Scenario>, i32> {

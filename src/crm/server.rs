@@ -326,7 +326,12 @@ enum Route {
 
 impl Route {
     fn parse(method: &Method, path: &str) -> Route {
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let decoded: Vec<String> = path
+            .trim_matches('/')
+            .split('/')
+            .map(|p| percent_decode(&p.replace('+', "%2B")))
+            .collect();
+        let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
         let m = method.as_str();
         match parts.as_slice() {
             ["crm", "v3", "objects", t] => match m {
@@ -727,8 +732,22 @@ fn associations_of(v: Option<&Value>) -> Vec<(String, u32, String)> {
 }
 
 fn selected(query: Option<&str>, body: Option<&Value>) -> Option<Vec<String>> {
-    if let Some(q) = query_param(query, "properties") {
-        return Some(q.split(',').map(str::to_string).collect());
+    // `properties=a,b` or `properties=a&properties=b` (what the SDKs send).
+    let from_query: Vec<String> = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "properties")
+        .flat_map(|(_, v)| {
+            percent_decode(v)
+                .split(',')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !from_query.is_empty() {
+        return Some(from_query);
     }
     body.and_then(|b| b.get("properties"))
         .and_then(Value::as_array)
