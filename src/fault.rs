@@ -400,7 +400,7 @@ impl Fault {
             Fault::Reorder { window } if *window < 2 => {
                 return Err(("window", "must be at least 2".into()));
             }
-            Fault::Rate { per_second } if !(*per_second > 0.0) => {
+            Fault::Rate { per_second } if per_second.is_nan() || *per_second <= 0.0 => {
                 return Err(("per_second", "must be positive".into()));
             }
             Fault::CrmStatus {

@@ -156,3 +156,57 @@ fn report_dir_with_foreign_files_is_not_overwritten() {
         "precious"
     );
 }
+
+#[test]
+fn sut_that_hangs_on_webhooks_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hang.py");
+    std::fs::write(
+        &script,
+        r#"
+import http.server, os, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def do_POST(self):
+        time.sleep(3600)
+    def log_message(self, *a): pass
+host, port = os.environ["HOOKPROOF_LISTEN"].rsplit(":", 1)
+http.server.ThreadingHTTPServer((host, int(port)), H).serve_forever()
+"#,
+    )
+    .unwrap();
+    let pidfile = dir.path().join("sut.pid");
+    let cmd = format!(
+        "echo $$ > {}; exec python3 {}",
+        pidfile.display(),
+        script.display()
+    );
+    let scenario = dir.path().join("small.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"small\"\ndescription = \"d\"\n[workload]\ntickets = 3\n[delivery]\ntimeout = \"300ms\"\nretry = [\"10ms\"]\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let o = hookproof(
+        &[
+            "run",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--sut",
+            &cmd,
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let err = stderr(&o);
+    assert!(err.contains("it hangs"), "{err}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(wait_gone(pid), "SUT process {pid} was left behind");
+}

@@ -76,9 +76,12 @@ pub(crate) fn backs_off(input: &CheckInput) -> CheckResult {
         );
     }
     let mut evidence = Vec::new();
-    // 1. Retry-After: nothing may start after a 429/503 answer carrying
-    //    Retry-After until it has elapsed (10 ms slack for clocks).
+    // 1. Retry-After: no request may start after the SUT has had the 429/503
+    //    answer carrying Retry-After until it has elapsed. A request that
+    //    arrives within `IN_FLIGHT` of the answer may have been sent before
+    //    the SUT read it, so it is not counted (10 ms slack for clocks).
     if let Some(after) = input.faulted.retry_after {
+        const IN_FLIGHT: Duration = Duration::from_millis(50);
         let slack = Duration::from_millis(10);
         for r in failing
             .iter()
@@ -87,7 +90,7 @@ pub(crate) fn backs_off(input: &CheckInput) -> CheckResult {
             let answered = r.at + r.duration;
             if let Some(next) = requests
                 .iter()
-                .find(|n| n.at > answered && n.at + slack < answered + after)
+                .find(|n| n.at > answered + IN_FLIGHT && n.at + slack < answered + after)
             {
                 evidence.push(Evidence::note(format!(
                     "request #{} {} {} started {:.0} ms after #{} was answered {} with Retry-After {:.0} ms",

@@ -1068,10 +1068,10 @@ fn batch(
         };
         match outcome {
             Ok((j, _)) => {
-                if op != "read" {
-                    if let Some(id) = j["id"].as_str() {
-                        affected.push((t.to_string(), id.to_string()));
-                    }
+                if op != "read"
+                    && let Some(id) = j["id"].as_str()
+                {
+                    affected.push((t.to_string(), id.to_string()));
                 }
                 if !j.is_null() {
                     results.push(j);

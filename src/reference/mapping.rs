@@ -671,7 +671,7 @@ mod tests {
     }
 
     #[test]
-    fn properties_omit_unknown_stage_and_null_priority() {
+    fn properties_map_unknown_status_to_open_and_omit_null_priority() {
         let t = TicketSnapshot {
             id: "7".into(),
             subject: Some("s".into()),
@@ -684,7 +684,7 @@ mod tests {
         assert_eq!(p["helpdesk_status"], "DELETED");
         assert_eq!(p["content"], "d");
         assert_eq!(p["hs_pipeline"], "0");
-        assert!(!p.contains_key("hs_pipeline_stage"));
+        assert_eq!(p["hs_pipeline_stage"], "3");
         assert!(!p.contains_key("hs_ticket_priority"));
     }
 
