@@ -110,18 +110,25 @@ struct RunArgs {
     /// Replace every scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Signature scheme: zendesk, standard-webhooks, hubspot-v3, stripe, github.
-    #[arg(long, default_value = "zendesk", value_name = "SCHEME")]
-    scheme: String,
-    /// Path the SUT receives webhooks on.
-    #[arg(long, default_value = "/webhooks/helpdesk", value_name = "PATH")]
-    webhook_path: String,
-    /// Path the SUT answers 2xx on when ready.
-    #[arg(long, default_value = "/healthz", value_name = "PATH")]
-    health_path: String,
-    /// How long the SUT may take to become ready.
-    #[arg(long, default_value = "15s", value_name = "DURATION")]
-    sut_startup_timeout: String,
+    /// Project file with the SUT, delivery preset and declared mapping
+    /// (default: ./hookproof.toml when it exists).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Signature scheme: zendesk (default), standard-webhooks, hubspot-v3, stripe, github.
+    #[arg(long, value_name = "SCHEME")]
+    scheme: Option<String>,
+    /// Path the SUT receives webhooks on (default /webhooks/helpdesk).
+    #[arg(long, value_name = "PATH")]
+    webhook_path: Option<String>,
+    /// Path the SUT answers 2xx on when ready (default /healthz).
+    #[arg(long, value_name = "PATH")]
+    health_path: Option<String>,
+    /// How long the SUT may take to become ready (default 15s).
+    #[arg(long, value_name = "DURATION")]
+    sut_startup_timeout: Option<String>,
+    /// A real producer's retry policy for every scenario: zendesk, hubspot, svix, stripe, github.
+    #[arg(long, value_name = "PRESET")]
+    delivery_preset: Option<String>,
     /// Directory for report.json, junit.xml, delivery logs and SUT logs.
     #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
     report_dir: PathBuf,
@@ -228,17 +235,62 @@ fn default_sut() -> String {
 }
 
 async fn run(args: RunArgs) -> i32 {
-    let scheme: Scheme = match args.scheme.parse() {
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("hookproof.toml"));
+    let project = match crate::project::load(&config_path, args.config.is_some()) {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let from_file = |flag: &str| format!("{flag} (from {})", config_path.display());
+    let (scheme_text, scheme_flag) = match (&args.scheme, &project.sut.scheme) {
+        (Some(s), _) => (s.clone(), "--scheme".to_string()),
+        (None, Some(s)) => (s.clone(), from_file("sut.scheme")),
+        (None, None) => ("zendesk".to_string(), "--scheme".to_string()),
+    };
+    let scheme: Scheme = match scheme_text.parse() {
         Ok(s) => s,
-        Err(e) => return usage_error("--scheme", e),
+        Err(e) => return usage_error(&scheme_flag, e),
     };
-    let startup_timeout = match scenario::duration::parse(&args.sut_startup_timeout) {
-        Ok(d) => d,
-        Err(e) => return usage_error("--sut-startup-timeout", e),
+    let startup_timeout = match (&args.sut_startup_timeout, project.sut.startup_timeout) {
+        (Some(text), _) => match scenario::duration::parse(text) {
+            Ok(d) => d,
+            Err(e) => return usage_error("--sut-startup-timeout", e),
+        },
+        (None, Some(d)) => d,
+        (None, None) => Duration::from_secs(15),
     };
+    let preset = match (&args.delivery_preset, project.sut.delivery_preset) {
+        (Some(text), _) => match serde_json::from_value::<crate::producer::Preset>(
+            serde_json::Value::String(text.clone()),
+        ) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return usage_error(
+                    "--delivery-preset",
+                    format!("{text:?} is not one of zendesk, hubspot, svix, stripe, github"),
+                );
+            }
+        },
+        (None, p) => p,
+    };
+    let webhook_path = args
+        .webhook_path
+        .clone()
+        .or(project.sut.webhook_path.clone())
+        .unwrap_or_else(|| "/webhooks/helpdesk".into());
+    let health_path = args
+        .health_path
+        .clone()
+        .or(project.sut.health_path.clone())
+        .unwrap_or_else(|| "/healthz".into());
     for (flag, path) in [
-        ("--webhook-path", &args.webhook_path),
-        ("--health-path", &args.health_path),
+        ("--webhook-path", &webhook_path),
+        ("--health-path", &health_path),
     ] {
         if !path.starts_with('/') {
             return usage_error(flag, format!("{path:?} must start with `/`"));
@@ -262,7 +314,14 @@ async fn run(args: RunArgs) -> i32 {
     if let Err(e) = check_report_dir(&args.report_dir) {
         return usage_error("--report-dir", e);
     }
-    let sut_command = args.sut.clone().unwrap_or_else(default_sut);
+    let user_sut = args.sut.clone().or(project.sut.command.clone());
+    let sut_command = user_sut.clone().unwrap_or_else(default_sut);
+    // The bundled reference receiver declares the canonical mapping; a user's
+    // SUT declares one in hookproof.toml, or none.
+    let mapping = match &user_sut {
+        None => Some(crate::check::Mapping::canonical()),
+        Some(_) => project.declared_mapping(),
+    };
     let work_dir = match tempfile::Builder::new().prefix("hookproof-").tempdir() {
         Ok(d) => d,
         Err(e) => {
@@ -273,16 +332,16 @@ async fn run(args: RunArgs) -> i32 {
     let config = RunConfig {
         sut: SutSpec {
             command: sut_command.clone(),
-            webhook_path: args.webhook_path.clone(),
-            health_path: args.health_path.clone(),
+            webhook_path,
+            health_path,
             startup_timeout,
         },
         scheme,
         contracts,
         work_dir: work_dir.path().to_path_buf(),
         seed_override: args.seed,
-        // The bundled reference receiver declares the canonical mapping.
-        mapping: args.sut.is_none().then(crate::check::Mapping::canonical),
+        mapping,
+        preset,
     };
     let started_at = chrono::Utc::now();
     let started = Instant::now();
@@ -313,7 +372,7 @@ async fn run(args: RunArgs) -> i32 {
     };
     let replay = |o: &ScenarioOutcome| {
         let source = o.source.strip_prefix("builtin:").unwrap_or(&o.source);
-        let sut = if args.sut.is_some() {
+        let sut = if user_sut.is_some() {
             format!(" --sut {}", shell_quote(&sut_command))
         } else {
             String::new()
@@ -447,6 +506,7 @@ async fn selftest(args: SelftestArgs) -> i32 {
         work_dir: work_dir.path().to_path_buf(),
         seed_override: None,
         mapping: Some(crate::check::Mapping::canonical()),
+        preset: None,
     };
     let progress = Progress::new(args.quiet);
     let on_event = |e: RunEvent| progress.event(&e);

@@ -19,6 +19,7 @@ pub mod fault;
 pub mod helpdesk;
 pub mod history;
 pub mod producer;
+pub mod project;
 pub mod reference;
 pub mod report;
 pub mod runner;

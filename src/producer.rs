@@ -50,6 +50,66 @@ impl Default for DeliveryPolicy {
     }
 }
 
+/// Real producers' retry policies, compressed in time so a scenario runs in
+/// seconds: schedules by 6000× (a real minute is 10 ms), timeouts by 6×.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// Zendesk: 12 s timeout; three retries; 429/503 retried only with a
+    /// `Retry-After` under 60 s.
+    Zendesk,
+    /// HubSpot: up to 10 retries spread over 24 h.
+    Hubspot,
+    /// Svix: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    Svix,
+    /// Stripe: exponential backoff up to 3 days.
+    Stripe,
+    /// GitHub: no retries at all.
+    Github,
+}
+
+impl Preset {
+    /// The compressed policy.
+    pub fn policy(self) -> DeliveryPolicy {
+        let minutes = |m: &[f64]| -> Vec<Duration> {
+            m.iter()
+                .map(|m| Duration::from_secs_f64(m * 60.0 / 6000.0))
+                .collect()
+        };
+        let timeout = |secs: f64| Duration::from_secs_f64(secs / 6.0);
+        let (timeout, retry, max_retry_after) = match self {
+            Preset::Zendesk => (
+                timeout(12.0),
+                minutes(&[1.0, 2.0, 4.0]),
+                Duration::from_millis(600),
+            ),
+            Preset::Hubspot => (
+                timeout(5.0),
+                minutes(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+                Duration::from_secs(2),
+            ),
+            Preset::Svix => (
+                timeout(15.0),
+                minutes(&[0.0, 5.0 / 60.0, 5.0, 30.0, 120.0, 300.0, 600.0, 600.0]),
+                Duration::from_secs(2),
+            ),
+            Preset::Stripe => (
+                timeout(20.0),
+                minutes(&[60.0, 120.0, 240.0, 480.0, 960.0]),
+                Duration::from_secs(2),
+            ),
+            Preset::Github => (timeout(10.0), Vec::new(), Duration::ZERO),
+        };
+        DeliveryPolicy {
+            concurrency: 8,
+            timeout,
+            retry,
+            honor_retry_after: self != Preset::Github,
+            max_retry_after,
+        }
+    }
+}
+
 /// Where and how to deliver.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -386,6 +446,15 @@ mod tests {
         assert_eq!(classify(503), AttemptOutcome::Retryable { status: 503 });
         assert_eq!(classify(401), AttemptOutcome::Rejected { status: 401 });
         assert_eq!(classify(400), AttemptOutcome::Rejected { status: 400 });
+    }
+
+    #[test]
+    fn presets_compress_real_schedules() {
+        let svix = Preset::Svix.policy();
+        assert_eq!(svix.retry.len(), 8);
+        assert_eq!(svix.retry[2], Duration::from_millis(50));
+        assert_eq!(Preset::Zendesk.policy().timeout, Duration::from_secs(2));
+        assert!(Preset::Github.policy().retry.is_empty());
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct RunConfig {
     pub seed_override: Option<u64>,
     /// The SUT's declared mapping (enables the expected-state oracle).
     pub mapping: Option<crate::check::Mapping>,
+    /// A producer preset that replaces every scenario's `[delivery]`.
+    pub preset: Option<crate::producer::Preset>,
 }
 
 /// Progress notifications.
@@ -368,13 +370,17 @@ async fn execute(
         secret,
         wrong_secret,
     };
+    let base = config
+        .preset
+        .map(|p| p.policy())
+        .unwrap_or_else(|| scenario.delivery.policy());
     let policy = if clean {
         crate::producer::DeliveryPolicy {
             concurrency: 1,
-            ..scenario.delivery.policy()
+            ..base
         }
     } else {
-        scenario.delivery.policy()
+        base
     };
     let producer = Producer::new(target.clone(), policy.clone());
     let log = Arc::new(Mutex::new(DeliveryLog::default()));

@@ -121,3 +121,40 @@ fn no_signature_check_fails_rejects_forgeries() {
         explain(&out)
     );
 }
+
+#[test]
+fn drop_association_is_caught_only_by_the_declared_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let sut = flawed("drop-association");
+    // Without a declared mapping the differential oracle is blind: the
+    // association is missing in the clean run and in the faulted run alike.
+    let (out, report) = run(
+        &["run", "--sut", &sut, "--scenario", "baseline"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+    assert_eq!(verdict(&report, "baseline", "no_loss"), "pass");
+    // With the canonical mapping declared in hookproof.toml, it is caught.
+    let config = dir.path().join("hookproof.toml");
+    std::fs::write(&config, "[sut]\nmapping = \"canonical\"\n").unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let (out, report) = run(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--sut",
+            &sut,
+            "--scenario",
+            "baseline",
+        ],
+        dir2.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
+    assert_eq!(verdict(&report, "baseline", "no_loss"), "fail");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("is not associated with contacts"),
+        "{stdout}"
+    );
+}
