@@ -188,6 +188,20 @@ impl DeliveryLog {
             .any(|d| self.attempts_of(d.index).any(|a| a.outcome.sut_acked()))
     }
 
+    /// Whether the SUT is answerable for the event's effect: it acked a
+    /// validly signed delivery of it, or refused one permanently (a non-retryable
+    /// 4xx is right for forgeries, wrong for valid events: the producer
+    /// drops the event). Only events that dead-lettered after retryable
+    /// failures are excused.
+    pub fn sut_owes_event(&self, event_id: &str) -> bool {
+        self.sut_acked_event(event_id)
+            || self.deliveries.iter().any(|d| {
+                d.event_id == event_id
+                    && d.signature == SignatureMode::Valid
+                    && d.status == DeliveryStatus::Rejected
+            })
+    }
+
     /// Ack latencies (2xx answers only).
     pub fn ack_latencies(&self) -> Vec<Duration> {
         self.attempts
