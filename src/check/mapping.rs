@@ -122,8 +122,8 @@ fn expected(mapping: &Mapping, workload: &Workload, obs: &RunObservation) -> Exp
         .iter()
         .map(|u| (u.id.as_str(), u.email.as_str()))
         .collect();
-    // Only events the SUT acked in this run must have their effect.
-    let acked = |id: &str| obs.log.sut_acked_event(id);
+    // Only events the SUT acked (or wrongly refused) in this run must have their effect.
+    let acked = |id: &str| obs.log.sut_owes_event(id);
     let mut keys: BTreeMap<HelpdeskKey, BTreeMap<String, String>> = BTreeMap::new();
     let mut ticket_requester: HashMap<String, String> = HashMap::new();
     let mut comment_ticket: HashMap<String, String> = HashMap::new();

@@ -83,7 +83,7 @@ fn evidence_for(
 ) -> Evidence {
     let mut event_ids = index.related(d.values());
     if only_acked {
-        event_ids.retain(|id| input.faulted.log.sut_acked_event(id));
+        event_ids.retain(|id| input.faulted.log.sut_owes_event(id));
     }
     let timeline = event_ids
         .iter()
@@ -361,7 +361,7 @@ fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckR
         let acked = related.is_empty()
             || related
                 .iter()
-                .any(|id| input.faulted.log.sut_acked_event(id));
+                .any(|id| input.faulted.log.sut_owes_event(id));
         if acked {
             lost.push(evidence_for(input, index, d, !related.is_empty()));
         } else {
@@ -370,7 +370,7 @@ fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckR
     }
     let note = if excused > 0 {
         format!(
-            "; {excused} missing effect(s) belong to events the SUT never acked (dead-lettered or rejected), which is not a loss"
+            "; {excused} missing effect(s) belong to events that dead-lettered without an ack, which is not a loss"
         )
     } else {
         String::new()
