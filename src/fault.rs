@@ -86,6 +86,14 @@ pub enum Fault {
         /// Events per second.
         per_second: f64,
     },
+    /// Secret rotation: a share of deliveries carry two signatures, one with
+    /// the retiring secret and one with the SUT's (new) secret; they are valid.
+    #[serde(rename = "signature.rotation")]
+    Rotation {
+        /// Share of deliveries signed with both secrets.
+        #[serde(default = "default_fraction")]
+        fraction: f64,
+    },
     /// Extra deliveries with made-up signatures.
     #[serde(rename = "signature.forged")]
     Forged {
@@ -343,6 +351,7 @@ impl Fault {
             Fault::Reorder { .. } => "delivery.reorder",
             Fault::Delay { .. } => "delivery.delay",
             Fault::Rate { .. } => "delivery.rate",
+            Fault::Rotation { .. } => "signature.rotation",
             Fault::Forged { .. } => "signature.forged",
             Fault::Tampered { .. } => "signature.tampered",
             Fault::Unsigned { .. } => "signature.missing",
@@ -389,6 +398,7 @@ impl Fault {
             Fault::ConcurrentDuplicate { fraction }
             | Fault::LostAck { fraction }
             | Fault::PayloadDrift { fraction, .. }
+            | Fault::Rotation { fraction }
             | Fault::Delay { fraction, .. } => fraction_ok("fraction", *fraction)?,
             Fault::CrmPreseed { contacts } => fraction_ok("contacts", *contacts)?,
             Fault::HelpdeskStatus { status, .. } if !(400..=599).contains(status) => {
@@ -483,7 +493,7 @@ impl Fault {
 
     /// Whether this fault injects forged deliveries.
     pub fn is_forgery(&self) -> bool {
-        self.kind().starts_with("signature.")
+        self.kind().starts_with("signature.") && !matches!(self, Fault::Rotation { .. })
     }
 }
 

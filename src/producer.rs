@@ -144,6 +144,8 @@ pub struct PlannedDelivery {
     pub origin: String,
     /// How many 2xx answers the producer drops before it accepts one (lost acks).
     pub lost_acks: u32,
+    /// Signed with the retiring secret as well as the current one (rotation).
+    pub rotated: bool,
     /// W3C trace context sent with every attempt.
     pub traceparent: String,
 }
@@ -371,7 +373,16 @@ impl Producer {
             url: &self.target.url,
             body: signed,
         };
-        if let Ok(headers) = signing::sign(self.target.scheme, secret, &message) {
+        let signed = if planned.rotated {
+            signing::sign_with_secrets(
+                self.target.scheme,
+                &[self.target.wrong_secret.as_str(), secret],
+                &message,
+            )
+        } else {
+            signing::sign(self.target.scheme, secret, &message)
+        };
+        if let Ok(headers) = signed {
             for (name, value) in headers {
                 let value = if planned.signature == SignatureMode::Forged {
                     forge(&value)
@@ -446,6 +457,81 @@ mod tests {
         assert_eq!(classify(503), AttemptOutcome::Retryable { status: 503 });
         assert_eq!(classify(401), AttemptOutcome::Rejected { status: 401 });
         assert_eq!(classify(400), AttemptOutcome::Rejected { status: 400 });
+    }
+
+    #[tokio::test]
+    async fn rotated_deliveries_carry_a_signature_for_each_secret() {
+        use std::sync::Mutex as StdMutex;
+        let seen: Arc<StdMutex<Vec<(http::HeaderMap, Vec<u8>)>>> = Arc::default();
+        let store = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: http::HeaderMap, body: bytes::Bytes| {
+                let store = store.clone();
+                async move {
+                    store.lock().unwrap().push((headers, body.to_vec()));
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let scheme = Scheme::StandardWebhooks;
+        let (old, new) = (
+            signing::generate_secret(scheme, [1; 24]),
+            signing::generate_secret(scheme, [2; 24]),
+        );
+        let producer = Producer::new(
+            Target {
+                url: url.clone(),
+                scheme,
+                secret: new.clone(),
+                wrong_secret: old.clone(),
+            },
+            DeliveryPolicy::default(),
+        );
+        let delivery = PlannedDelivery {
+            event_seq: Some(0),
+            event_id: "msg_1".into(),
+            event_type: "ticket.created".into(),
+            ticket_id: None,
+            body: Arc::new(br#"{"id":"msg_1"}"#.to_vec()),
+            signed_body: None,
+            signature: SignatureMode::Valid,
+            origin: "original".into(),
+            lost_acks: 0,
+            rotated: true,
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        };
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        let units = vec![Unit {
+            not_before: Duration::ZERO,
+            deliveries: vec![delivery],
+        }];
+        producer
+            .deliver(units, Instant::now(), log.clone(), Arc::default())
+            .await;
+        assert_eq!(
+            log.lock().unwrap().deliveries[0].status,
+            DeliveryStatus::Acked
+        );
+        let (headers, body) = seen.lock().unwrap()[0].clone();
+        let signatures = headers["webhook-signature"].to_str().unwrap().to_string();
+        assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+        for secret in [&old, &new] {
+            signing::verify(
+                scheme,
+                secret,
+                &headers,
+                "POST",
+                &url,
+                &body,
+                Utc::now(),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{secret}: {e}"));
+        }
     }
 
     #[test]

@@ -324,8 +324,9 @@ async fn execute(
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EC2E7);
     let crm_token = token(&mut rng, "pat-na1-");
     let helpdesk_token = token(&mut rng, "");
-    let secret = signing::generate_secret(config.scheme, rng.random());
-    let wrong_secret = signing::generate_secret(config.scheme, rng.random());
+    let scheme = scenario.delivery.scheme.unwrap_or(config.scheme);
+    let secret = signing::generate_secret(scheme, rng.random());
+    let wrong_secret = signing::generate_secret(scheme, rng.random());
 
     std::fs::create_dir_all(&config.work_dir)?;
     let state_dir = tempfile::Builder::new()
@@ -356,7 +357,7 @@ async fn execute(
     let env = SutEnv {
         port: free_port()?,
         webhook_secret: secret.clone(),
-        scheme: config.scheme.to_string(),
+        scheme: scheme.to_string(),
         crm_url: crm.url(),
         crm_token,
         helpdesk_url: helpdesk.url(),
@@ -366,7 +367,7 @@ async fn execute(
     let sut = SutProcess::start(config.sut.clone(), env).await?;
     let target = Target {
         url: sut.webhook_url(),
-        scheme: config.scheme,
+        scheme,
         secret,
         wrong_secret,
     };
@@ -756,6 +757,7 @@ fn original(event: &Event, origin: &str, copy: usize) -> PlannedDelivery {
         signature: SignatureMode::Valid,
         origin: origin.to_string(),
         lost_acks: 0,
+        rotated: false,
         traceparent: traceparent(&event.id, copy),
     }
 }
@@ -795,6 +797,13 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
                         units[i]
                             .deliveries
                             .push(original(e, "concurrent-duplicate", 1));
+                    }
+                }
+            }
+            Fault::Rotation { fraction } => {
+                for unit in &mut units {
+                    if rng.random_bool(*fraction) {
+                        unit.deliveries[0].rotated = true;
                     }
                 }
             }
@@ -961,6 +970,7 @@ fn new_type_event(workload: &Workload, rng: &mut ChaCha8Rng, k: usize) -> (Plann
         signature: SignatureMode::Valid,
         origin: "drift".to_string(),
         lost_acks: 0,
+        rotated: false,
         traceparent: traceparent(&id, 0),
     };
     (delivery, at)
@@ -1014,6 +1024,7 @@ fn replay_units(log: &DeliveryLog) -> Vec<Unit> {
                     signature: SignatureMode::Valid,
                     origin: "replay".to_string(),
                     lost_acks: 0,
+                    rotated: false,
                     traceparent: d.traceparent.clone(),
                 }],
             })
@@ -1134,6 +1145,7 @@ fn forgery(
         signature: mode,
         origin: "forgery".to_string(),
         lost_acks: 0,
+        rotated: false,
         traceparent: traceparent(&id, 0),
     };
     (delivery, at)

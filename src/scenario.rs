@@ -78,6 +78,9 @@ pub struct DeliverySpec {
     pub retry: Vec<Duration>,
     /// Whether `Retry-After` postpones retries.
     pub honor_retry_after: bool,
+    /// Signature scheme for this scenario's runs, replacing `--scheme`
+    /// (e.g. secret rotation needs a scheme that carries several signatures).
+    pub scheme: Option<crate::signing::Scheme>,
 }
 
 impl Default for DeliverySpec {
@@ -88,6 +91,7 @@ impl Default for DeliverySpec {
             timeout: p.timeout,
             retry: p.retry,
             honor_retry_after: p.honor_retry_after,
+            scheme: None,
         }
     }
 }
@@ -301,6 +305,19 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
                 Some(span),
                 format!("key `fault[{i}].{key}` ({}): {problem}", fault.kind()),
                 None,
+            ));
+        }
+        if matches!(fault, Fault::Rotation { .. })
+            && !raw.delivery.scheme.is_some_and(|s| s.supports_rotation())
+        {
+            return Err(err(
+                Some(span),
+                format!(
+                    "key `fault[{i}]` (signature.rotation): the scenario's scheme cannot carry two signatures"
+                ),
+                Some(
+                    "set `scheme = \"standard-webhooks\"` (or \"stripe\") under [delivery]".into(),
+                ),
             ));
         }
         faults.push(fault);
@@ -539,6 +556,15 @@ mod tests {
         let e = parse(text, "x.toml").unwrap_err();
         assert!(e.message.contains("fault[0].fraction"), "{e}");
         assert!(e.line.is_some_and(|l| (4..=6).contains(&l)), "{e:?}");
+    }
+
+    #[test]
+    fn rotation_needs_a_scheme_with_several_signatures() {
+        let text = "name = \"x\"\ndescription = \"d\"\n[[fault]]\nkind = \"signature.rotation\"\n";
+        let e = parse(text, "x.toml").unwrap_err();
+        assert!(e.to_string().contains("standard-webhooks"), "{e}");
+        let ok = "name = \"x\"\ndescription = \"d\"\n[delivery]\nscheme = \"standard-webhooks\"\n[[fault]]\nkind = \"signature.rotation\"\n";
+        assert!(parse(ok, "x.toml").is_ok());
     }
 
     #[test]

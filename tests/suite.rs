@@ -158,3 +158,19 @@ fn drop_association_is_caught_only_by_the_declared_mapping() {
         "{stdout}"
     );
 }
+
+#[test]
+fn secret_rotation_scenario_passes_against_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/opt-in/secret-rotation.toml"
+    );
+    let (out, report) = run(&["run", "--scenario", file], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+    assert_eq!(
+        verdict(&report, "secret-rotation", "rejects_forgeries"),
+        "pass"
+    );
+    assert_eq!(verdict(&report, "secret-rotation", "no_loss"), "pass");
+}
