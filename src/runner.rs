@@ -204,19 +204,28 @@ pub async fn run_suite(
                 index,
                 total,
             });
-            let outcome = run_scenario(config, scenario, on_event)
-                .await
-                .map_err(|error| SuiteError {
-                    scenario: scenario.name.clone(),
-                    source_name: scenario.source.clone(),
-                    error,
-                })?;
+            let outcome = run_named(config, scenario, on_event).await?;
             on_finished(scenario, &outcome);
             Ok(outcome)
         })
         .buffered(jobs.max(1))
         .try_collect()
         .await
+}
+
+/// [`run_scenario`], with the scenario named in the error.
+pub async fn run_named(
+    config: &RunConfig,
+    scenario: &Scenario,
+    on_event: &(dyn Fn(RunEvent) + Send + Sync),
+) -> Result<ScenarioOutcome, SuiteError> {
+    run_scenario(config, scenario, on_event)
+        .await
+        .map_err(|error| SuiteError {
+            scenario: scenario.name.clone(),
+            source_name: scenario.source.clone(),
+            error,
+        })
 }
 
 /// Runs one scenario: clean and faulted runs side by side, then the checks.

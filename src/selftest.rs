@@ -4,7 +4,7 @@
 
 use crate::check::{CheckName, Verdict};
 use crate::reference::Flaw;
-use crate::runner::{RunConfig, RunEvent, SuiteError, run_scenario, run_suite};
+use crate::runner::{RunConfig, RunEvent, SuiteError, run_named, run_suite};
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 
@@ -128,13 +128,7 @@ pub async fn selftest(
                 index,
                 total: order.len(),
             });
-            let outcome = run_scenario(&config, scenario, on_event)
-                .await
-                .map_err(|error| SuiteError {
-                    scenario: scenario.name.clone(),
-                    source_name: scenario.source.clone(),
-                    error,
-                })?;
+            let outcome = run_named(&config, scenario, on_event).await?;
             let failed = failed_checks(scenario, &outcome);
             let stop = !failed.is_empty();
             row.cells.push(Cell {
