@@ -12,16 +12,30 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Maps helpdesk key values (ticket ids, comment ids, emails) to event ids.
 pub(crate) struct KeyIndex {
-    by_value: HashMap<String, Vec<String>>,
+    /// Key value → (specificity, event ids); lower specificity is more precise.
+    by_value: HashMap<String, (u8, Vec<String>)>,
 }
+
+/// Specificity of a key: a comment id names one event, a ticket id all the
+/// events of a ticket, an email the creations of its requester's tickets.
+const COMMENT: u8 = 0;
+const TICKET: u8 = 1;
+const EMAIL: u8 = 2;
 
 impl KeyIndex {
     pub(crate) fn new(workload: &Workload) -> KeyIndex {
-        let mut by_value: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_value: HashMap<String, (u8, Vec<String>)> = HashMap::new();
+        let mut add = |key: &str, rank: u8, id: &str| {
+            by_value
+                .entry(key.to_string())
+                .or_insert_with(|| (rank, Vec::new()))
+                .1
+                .push(id.to_string());
+        };
         let mut requester_of: HashMap<String, String> = HashMap::new();
         for e in &workload.events {
             if let Some(t) = &e.ticket_id {
-                by_value.entry(t.clone()).or_default().push(e.id.clone());
+                add(t, TICKET, &e.id);
                 if e.kind == EventKind::TicketCreated
                     && let Some(r) = e.body["detail"]["requester_id"].as_str()
                 {
@@ -29,25 +43,24 @@ impl KeyIndex {
                 }
             }
             if let Some(c) = &e.comment_id {
-                by_value.entry(c.clone()).or_default().push(e.id.clone());
+                add(c, COMMENT, &e.id);
             }
         }
         for user in &workload.users {
-            let created: Vec<String> = requester_of
-                .iter()
-                .filter(|(_, r)| **r == user.id)
-                .map(|(e, _)| e.clone())
-                .collect();
-            by_value
-                .entry(user.email.clone())
-                .or_default()
-                .extend(created);
+            for (event, r) in &requester_of {
+                if *r == user.id {
+                    add(&user.email, EMAIL, event);
+                }
+            }
         }
         KeyIndex { by_value }
     }
 
-    /// Event ids related to any of `values` (whole values or their words).
+    /// Event ids related to any of `values` (whole values or their words),
+    /// keeping only the most specific key found (a note's comment id rather
+    /// than the ticket id its body mentions).
     pub(crate) fn related<'a>(&self, values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut best = u8::MAX;
         let mut out = BTreeSet::new();
         for value in values {
             let words = std::iter::once(value).chain(
@@ -56,8 +69,14 @@ impl KeyIndex {
                     .filter(|w| !w.is_empty()),
             );
             for w in words {
-                if let Some(ids) = self.by_value.get(w) {
-                    out.extend(ids.iter().cloned());
+                if let Some((rank, ids)) = self.by_value.get(w) {
+                    if *rank < best {
+                        best = *rank;
+                        out.clear();
+                    }
+                    if *rank == best {
+                        out.extend(ids.iter().cloned());
+                    }
                 }
             }
         }
