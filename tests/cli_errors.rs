@@ -210,3 +210,46 @@ http.server.ThreadingHTTPServer((host, int(port)), H).serve_forever()
         .unwrap();
     assert!(wait_gone(pid), "SUT process {pid} was left behind");
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_leaves_no_sut_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("sut.pids");
+    let cmd = format!(
+        "echo $$ >> {}; exec '{}' sut reference",
+        pids.display(),
+        env!("CARGO_BIN_EXE_hookproof")
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookproof"))
+        .args(["run", "--quiet", "--scenario", "crm-outage", "--sut", &cmd])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&pids)
+        .map(|t| t.lines().count() < 2)
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "the SUTs never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+    for pid in std::fs::read_to_string(&pids).unwrap().lines() {
+        let pid: i32 = pid.trim().parse().unwrap();
+        assert!(
+            wait_gone(pid),
+            "SUT process {pid} was left behind after Ctrl-C"
+        );
+    }
+}
