@@ -48,7 +48,9 @@ fn contracts(c: &mut Criterion) {
     let bytes = event.to_bytes();
     let mut g = c.benchmark_group("contracts");
     g.bench_function("baseline: parse event JSON", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(black_box(&bytes)).unwrap()))
+        b.iter(|| {
+            black_box(serde_json::from_slice::<serde_json::Value>(black_box(&bytes)).unwrap())
+        })
     });
     g.bench_function("parse + validate ticket.created", |b| {
         b.iter(|| {
@@ -67,7 +69,9 @@ fn workload(c: &mut Criterion) {
     let events = generate(&spec, 1).events.len() as u64;
     let mut g = c.benchmark_group("workload");
     g.throughput(Throughput::Elements(events));
-    g.bench_function("generate 200 tickets", |b| b.iter(|| black_box(generate(&spec, 1))));
+    g.bench_function("generate 200 tickets", |b| {
+        b.iter(|| black_box(generate(&spec, 1)))
+    });
     g.finish();
 }
 
