@@ -461,8 +461,8 @@ mod tests {
 
     #[tokio::test]
     async fn rotated_deliveries_carry_a_signature_for_each_secret() {
-        use std::sync::Mutex as StdMutex;
-        let seen: Arc<StdMutex<Vec<(http::HeaderMap, Vec<u8>)>>> = Arc::default();
+        type Seen = Arc<std::sync::Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
+        let seen: Seen = Arc::default();
         let store = seen.clone();
         let app = axum::Router::new().route(
             "/hook",
