@@ -11,7 +11,12 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hookproof")
 }
 
+/// Runs are timing-sensitive (ack latency, Retry-After): one at a time, so
+/// the test harness's threads do not load the 2 cores past what a real run sees.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(args: &[&str], dir: &Path) -> (Output, Value) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let report_dir = dir.join("report");
     let out = Command::new(bin())
         .args(args)
