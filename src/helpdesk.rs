@@ -47,6 +47,7 @@ struct Shared {
     faults: Vec<HelpdeskFault>,
     origin: std::sync::Mutex<Instant>,
     requests: AtomicU64,
+    last_activity: std::sync::Mutex<Option<Instant>>,
 }
 
 /// A running mock helpdesk API.
@@ -114,6 +115,7 @@ impl MockHelpdesk {
             faults,
             origin: std::sync::Mutex::new(Instant::now()),
             requests: AtomicU64::new(0),
+            last_activity: std::sync::Mutex::new(None),
         });
         let app = Router::new()
             .route("/api/v2/users/{file}", get(user))
@@ -145,6 +147,11 @@ impl MockHelpdesk {
     /// Sets the time origin of fault windows to now.
     pub fn arm(&self) {
         *self.shared.origin.lock().unwrap() = Instant::now();
+    }
+
+    /// When the last request arrived.
+    pub fn last_activity(&self) -> Option<Instant> {
+        *self.shared.last_activity.lock().unwrap()
     }
 
     /// Requests served so far.
@@ -187,6 +194,7 @@ async fn serve<'a>(
     what: &str,
 ) -> Response {
     s.requests.fetch_add(1, Ordering::Relaxed);
+    *s.last_activity.lock().unwrap() = Some(Instant::now());
     let elapsed = s.origin.lock().unwrap().elapsed();
     for fault in &s.faults {
         match fault {

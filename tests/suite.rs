@@ -179,3 +179,17 @@ fn secret_rotation_scenario_passes_against_the_reference() {
     );
     assert_eq!(verdict(&report, "secret-rotation", "no_loss"), "pass");
 }
+
+#[test]
+fn a_crash_waiting_for_more_acks_than_come_does_not_hang_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("never.toml");
+    std::fs::write(
+        &file,
+        "name = \"never\"\ndescription = \"d\"\n[workload]\ntickets = 3\n[[fault]]\nkind = \"sut.kill\"\nafter-acks = 100000\n",
+    )
+    .unwrap();
+    let (out, report) = run(&["run", "--scenario", file.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+    assert_eq!(verdict(&report, "never", "ack_after_commit"), "skipped");
+}
