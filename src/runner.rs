@@ -167,6 +167,19 @@ pub enum RunError {
         /// Last lines of output.
         tail: String,
     },
+    /// The SUT exited on its own during the run.
+    #[error(
+        "the SUT exited on its own during the {run} run ({status}); hookproof only kills it \
+         for `sut.kill` faults, and restarts it then; its last output:\n{tail}"
+    )]
+    SutDied {
+        /// Exit status.
+        status: String,
+        /// `clean` or `faulted`.
+        run: &'static str,
+        /// Last lines of output.
+        tail: String,
+    },
     /// A mock server or state directory could not be set up.
     #[error("could not set up the harness: {0}")]
     Io(#[from] std::io::Error),
@@ -461,6 +474,15 @@ async fn execute(
         .map_err(|_| ())
         .expect("the nemesis has finished")
         .into_inner();
+    if let Some(status) = sut.exit_status() {
+        let tail = sut.tail(20);
+        sut.kill().await;
+        return Err(RunError::SutDied {
+            status,
+            run: if clean { "clean" } else { "faulted" },
+            tail,
+        });
+    }
     sut.kill().await;
     let sut_log = sut.log();
     let restarts = sut.restarts();

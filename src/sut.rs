@@ -224,6 +224,14 @@ impl SutProcess {
         }
     }
 
+    /// The exit status, if the process (started and not killed by us) exited.
+    pub fn exit_status(&mut self) -> Option<String> {
+        match &mut self.child {
+            Some(child) => child.try_wait().ok().flatten().map(|s| s.to_string()),
+            None => None,
+        }
+    }
+
     async fn spawn_and_wait(&mut self) -> Result<(), SutError> {
         let mut command = Command::new("sh");
         command

@@ -253,3 +253,21 @@ fn ctrl_c_stops_the_run_and_leaves_no_sut_behind() {
         );
     }
 }
+
+#[test]
+fn sut_that_dies_mid_run_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reference receiver, killed by its own shell after half a second.
+    let cmd = format!(
+        "'{}' sut reference & pid=$!; sleep 0.5; kill -9 $pid; echo 'worker crashed' >&2; wait",
+        env!("CARGO_BIN_EXE_hookproof")
+    );
+    let o = hookproof(
+        &["run", "--scenario", "baseline", "--sut", &cmd],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("exited on its own"), "{err}");
+    assert!(err.contains("worker crashed"), "{err}");
+}
