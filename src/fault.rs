@@ -94,6 +94,16 @@ pub enum Fault {
         #[serde(default = "default_fraction")]
         fraction: f64,
     },
+    /// Bursty traffic: events arrive in bursts of `size`, all at once,
+    /// separated by `pause`.
+    #[serde(rename = "delivery.burst")]
+    Burst {
+        /// Events per burst.
+        size: usize,
+        /// Quiet time between bursts.
+        #[serde(with = "duration")]
+        pause: Duration,
+    },
     /// Extra deliveries with made-up signatures.
     #[serde(rename = "signature.forged")]
     Forged {
@@ -352,6 +362,7 @@ impl Fault {
             Fault::Delay { .. } => "delivery.delay",
             Fault::Rate { .. } => "delivery.rate",
             Fault::Rotation { .. } => "signature.rotation",
+            Fault::Burst { .. } => "delivery.burst",
             Fault::Forged { .. } => "signature.forged",
             Fault::Tampered { .. } => "signature.tampered",
             Fault::Unsigned { .. } => "signature.missing",
@@ -406,6 +417,9 @@ impl Fault {
                     "status",
                     format!("must be a 4xx or 5xx status, got {status}"),
                 ));
+            }
+            Fault::Burst { size: 0, .. } => {
+                return Err(("size", "must be at least 1".into()));
             }
             Fault::Reorder { window } if *window < 2 => {
                 return Err(("window", "must be at least 2".into()));

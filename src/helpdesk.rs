@@ -265,6 +265,46 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn faults_fire_inside_their_window_only() {
+        let w = crate::workload::generate(&crate::workload::WorkloadSpec::default(), 1);
+        let user = w.users[0].id.clone();
+        let hd = MockHelpdesk::start(
+            &w,
+            "tok",
+            vec![
+                HelpdeskFault::Status {
+                    status: 429,
+                    retry_after: Some(Duration::from_secs(1)),
+                    from: Duration::ZERO,
+                    duration: Duration::from_millis(300),
+                },
+                HelpdeskFault::Latency {
+                    delay: Duration::from_millis(50),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+        hd.arm();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("{}/api/v2/users/{user}.json", hd.url());
+        let started = Instant::now();
+        let r = client.get(&url).bearer_auth("tok").send().await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(r.headers()["retry-after"], "1");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = client.get(&url).bearer_auth("tok").send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["user"]["email"], w.users[0].email);
+        assert!(body["user"]["id"].is_u64(), "Zendesk REST ids are integers");
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        assert_eq!(hd.request_count(), 3);
+    }
+
     #[test]
     fn token_auth_accepts_bearer_and_zendesk_basic() {
         let mut h = HeaderMap::new();

@@ -968,6 +968,11 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
                     unit.not_before += Duration::from_secs_f64(i as f64 / per_second);
                 }
             }
+            Fault::Burst { size, pause } => {
+                for (i, unit) in units.iter_mut().enumerate() {
+                    unit.not_before += *pause * (i / size) as u32;
+                }
+            }
             _ => {}
         }
     }
@@ -1257,6 +1262,17 @@ mod tests {
             "t.toml",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn bursts_group_deliveries_with_pauses() {
+        let s = scenario("[[fault]]\nkind = \"delivery.burst\"\nsize = 5\npause = \"200ms\"\n");
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let starts: Vec<Duration> = plan.units.iter().map(|u| u.not_before).collect();
+        assert!(starts[..5].iter().all(|d| d.is_zero()), "{starts:?}");
+        assert_eq!(starts[5], Duration::from_millis(200));
+        assert_eq!(starts[10], Duration::from_millis(400));
     }
 
     #[test]
