@@ -272,15 +272,16 @@ mod tests {
         let hd = MockHelpdesk::start(
             &w,
             "tok",
+            // Faults apply in order: the latency, then the 429 window.
             vec![
+                HelpdeskFault::Latency {
+                    delay: Duration::from_millis(50),
+                },
                 HelpdeskFault::Status {
                     status: 429,
                     retry_after: Some(Duration::from_secs(1)),
                     from: Duration::ZERO,
                     duration: Duration::from_millis(300),
-                },
-                HelpdeskFault::Latency {
-                    delay: Duration::from_millis(50),
                 },
             ],
         )
