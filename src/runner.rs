@@ -1264,6 +1264,94 @@ mod tests {
         .unwrap()
     }
 
+    fn deliveries(plan: &Plan) -> Vec<&PlannedDelivery> {
+        plan.units.iter().flat_map(|u| &u.deliveries).collect()
+    }
+
+    #[test]
+    fn lost_acks_delays_rate_and_reorder_fire() {
+        let s = scenario(
+            "[[fault]]\nkind = \"delivery.lost-ack\"\nfraction = 0.5\n\
+             [[fault]]\nkind = \"delivery.delay\"\nfraction = 0.5\ndelay = \"300ms\"\n",
+        );
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let all = deliveries(&plan);
+        let lost = all.iter().filter(|d| d.lost_acks == 1).count();
+        assert!(lost > 0 && lost < all.len(), "{lost} of {}", all.len());
+        let delayed = plan
+            .units
+            .iter()
+            .filter(|u| u.not_before == Duration::from_millis(300))
+            .count();
+        assert!(delayed > 0 && delayed < plan.units.len(), "{delayed}");
+
+        let s = scenario("[[fault]]\nkind = \"delivery.rate\"\nper-second = 50.0\n");
+        let plan = build_plan(&s, &w, 5);
+        assert_eq!(plan.units[0].not_before, Duration::ZERO);
+        assert_eq!(plan.units[10].not_before, Duration::from_millis(200));
+
+        let s = scenario("[[fault]]\nkind = \"delivery.reorder\"\nwindow = 8\n");
+        let plan = build_plan(&s, &w, 5);
+        let order: Vec<&str> = deliveries(&plan)
+            .iter()
+            .map(|d| d.event_id.as_str())
+            .collect();
+        let original: Vec<&str> = w.events.iter().map(|e| e.id.as_str()).collect();
+        assert_ne!(order, original, "reordering changed nothing");
+        let (mut a, mut b) = (order.clone(), original.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "reordering must not add or drop deliveries");
+    }
+
+    #[test]
+    fn payload_drift_and_every_signature_mode_fire() {
+        let s = scenario(
+            "[[fault]]\nkind = \"payload.drift\"\nfraction = 0.5\nnew-event-types = 2\n\
+             [[fault]]\nkind = \"signature.forged\"\ncount = 1\n\
+             [[fault]]\nkind = \"signature.tampered\"\ncount = 1\n\
+             [[fault]]\nkind = \"signature.missing\"\ncount = 1\n\
+             [[fault]]\nkind = \"signature.stale\"\ncount = 1\n\
+             [[fault]]\nkind = \"signature.wrong-secret\"\ncount = 1\n",
+        );
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let all = deliveries(&plan);
+        assert!(plan.drifted.len() > 2, "{:?}", plan.drifted);
+        let drifted = all
+            .iter()
+            .find(|d| d.event_seq.is_some() && plan.drifted.contains(&d.event_id))
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&drifted.body).unwrap();
+        assert_eq!(body["zendesk_event_version"], "2025-06-01");
+        assert!(body["detail"]["custom_fields"].is_array());
+        let new_types: Vec<_> = all.iter().filter(|d| d.origin == "drift").collect();
+        assert_eq!(new_types.len(), 2);
+        assert!(NEW_EVENT_TYPES.contains(&new_types[0].event_type.as_str()));
+        for mode in [
+            SignatureMode::Forged,
+            SignatureMode::Tampered,
+            SignatureMode::Missing,
+            SignatureMode::Stale,
+            SignatureMode::WrongSecret,
+        ] {
+            let d = all
+                .iter()
+                .find(|d| d.signature == mode)
+                .unwrap_or_else(|| panic!("{mode:?}"));
+            assert_eq!(d.origin, "forgery");
+        }
+        // new-status changes the workload itself (both runs).
+        let s =
+            scenario("[[fault]]\nkind = \"payload.drift\"\nfraction = 1.0\nnew-status = true\n");
+        let mut w = workload::generate(&s.workload, 5);
+        let changed = drift_statuses(&s, &mut w, 5);
+        assert!(!changed.is_empty());
+        let e = w.events.iter().find(|e| e.id == changed[0]).unwrap();
+        assert_eq!(e.body["detail"]["status"], "ESCALATED");
+    }
+
     #[test]
     fn bursts_group_deliveries_with_pauses() {
         let s = scenario("[[fault]]\nkind = \"delivery.burst\"\nsize = 5\npause = \"200ms\"\n");
