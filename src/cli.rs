@@ -46,12 +46,35 @@ enum Command {
     Sut(SutCommand),
     /// List the built-in scenarios.
     Scenarios,
+    /// Work with the JSON Schema contracts.
+    #[command(subcommand)]
+    Contracts(ContractsCommand),
     /// Serve a mock on 127.0.0.1 for manual use and SDK tests.
     #[command(subcommand)]
     Mock(MockCommand),
     /// Run the suite against the reference receiver and each of its flawed
     /// variants: the reference must pass everything, each flaw must be caught.
     Selftest(SelftestArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContractsCommand {
+    /// Validate recorded payloads (JSON files, or JSON Lines with one payload
+    /// a line); exit 1 on violations.
+    Validate {
+        /// Contract to validate against (e.g. `hubspot/tickets.create.json`);
+        /// default: Zendesk events are recognised by their `type`.
+        #[arg(long, value_name = "CONTRACT")]
+        contract: Option<String>,
+        /// Load contracts from this directory instead of the built-in ones.
+        #[arg(long, value_name = "DIR")]
+        contracts: Option<PathBuf>,
+        /// Payload files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List the contract files.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +194,25 @@ pub fn main() -> i32 {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Selftest(args) => runtime.block_on(selftest(args)),
         Command::Mock(MockCommand::Crm { token }) => runtime.block_on(mock_crm(token)),
+        Command::Contracts(ContractsCommand::List) => match Contracts::builtin() {
+            Ok(c) => {
+                let mut files: Vec<&str> = c.files().collect();
+                files.sort();
+                for f in files {
+                    println!("{f}");
+                }
+                EXIT_PASS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_ERROR
+            }
+        },
+        Command::Contracts(ContractsCommand::Validate {
+            contract,
+            contracts,
+            files,
+        }) => validate_payloads(contract.as_deref(), contracts.as_deref(), &files),
         Command::Scenarios => {
             for s in scenario::builtin_suite() {
                 println!("{:<14} {}", s.name, s.description);
@@ -404,6 +446,87 @@ async fn run(args: RunArgs) -> i32 {
         }
     }
     if report.passed { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// `hookproof contracts validate`.
+fn validate_payloads(
+    contract: Option<&str>,
+    dir: Option<&std::path::Path>,
+    files: &[PathBuf],
+) -> i32 {
+    let contracts = match dir
+        .map(Contracts::load_dir)
+        .unwrap_or_else(Contracts::builtin)
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let (mut payloads, mut violations) = (0usize, 0usize);
+    for file in files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", file.display());
+                return EXIT_ERROR;
+            }
+        };
+        let jsonl = file.extension().is_some_and(|x| x == "jsonl");
+        let items: Vec<(String, &str)> = if jsonl {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| (format!("{}:{}", file.display(), i + 1), l))
+                .collect()
+        } else {
+            vec![(file.display().to_string(), text.as_str())]
+        };
+        for (place, item) in items {
+            let value: serde_json::Value = match serde_json::from_str(item) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("error: {place}: not JSON: {e}");
+                    return EXIT_ERROR;
+                }
+            };
+            payloads += 1;
+            let found = match contract {
+                Some(name) => match contracts.validate_with(name, &value) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        eprintln!(
+                            "error: invalid value for --contract: no contract {name:?}; see `hookproof contracts list`"
+                        );
+                        return EXIT_ERROR;
+                    }
+                },
+                None if value["type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("zen:event-type:")) =>
+                {
+                    contracts.validate_event(&value)
+                }
+                None => {
+                    eprintln!(
+                        "error: {place}: cannot tell which contract applies (not a Zendesk event); pass --contract, e.g. --contract hubspot/tickets.create.json"
+                    );
+                    return EXIT_ERROR;
+                }
+            };
+            for v in &found {
+                println!("{place}: {} {}: {}", v.contract, v.pointer, v.message);
+            }
+            violations += found.len();
+        }
+    }
+    println!("{payloads} payload(s), {violations} violation(s)");
+    if violations == 0 {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
 }
 
 async fn mock_crm(token: String) -> i32 {

@@ -271,3 +271,49 @@ fn sut_that_dies_mid_run_is_a_clear_error() {
     assert!(err.contains("exited on its own"), "{err}");
     assert!(err.contains("worker crashed"), "{err}");
 }
+
+#[test]
+fn contracts_validate_reports_pointers_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/payloads/zendesk/ticket_created.json"
+    );
+    let o = hookproof(&["contracts", "validate", good], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(good).unwrap()).unwrap();
+    event["detail"]["status"] = serde_json::json!("open");
+    let bad = dir.path().join("events.jsonl");
+    std::fs::write(
+        &bad,
+        format!(
+            "{}\n{}\n",
+            std::fs::read_to_string(good).unwrap().replace('\n', ""),
+            event
+        ),
+    )
+    .unwrap();
+    let o = hookproof(
+        &["contracts", "validate", bad.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("events.jsonl:2") && out.contains("/detail/status"),
+        "{out}"
+    );
+    let o = hookproof(
+        &[
+            "contracts",
+            "validate",
+            "--contract",
+            "hubspot/nope.json",
+            good,
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--contract"), "{}", stderr(&o));
+}
