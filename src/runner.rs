@@ -1401,4 +1401,178 @@ mod tests {
         assert_eq!(plan.forged_markers, vec!["990001", "990002"]);
         assert!(plan.units.iter().any(|u| u.deliveries.len() == 2));
     }
+
+    fn original_ids(w: &Workload) -> Vec<String> {
+        w.events.iter().map(|e| e.id.clone()).collect()
+    }
+
+    fn plan_ids(plan: &Plan) -> Vec<String> {
+        deliveries(plan)
+            .iter()
+            .map(|d| d.event_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn without_faults_the_plan_is_the_clean_plan() {
+        let s = scenario("");
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let clean = clean_plan(&w);
+        assert_eq!(plan.units.len(), clean.len());
+        assert_eq!(plan_ids(&plan), original_ids(&w));
+        let all = deliveries(&plan);
+        assert!(all.iter().all(|d| d.lost_acks == 0
+            && d.signature == SignatureMode::Valid
+            && d.origin == "original"));
+        assert!(plan.units.iter().all(|u| u.not_before.is_zero()));
+        assert!(plan.drifted.is_empty() && plan.forged_markers.is_empty());
+    }
+
+    #[test]
+    fn lost_ack_marks_originals_only() {
+        let s = scenario(
+            "[[fault]]\nkind = \"delivery.lost-ack\"\nfraction = 1.0\n\
+             [[fault]]\nkind = \"delivery.duplicate\"\nfraction = 1.0\n",
+        );
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let all = deliveries(&plan);
+        let originals: Vec<_> = all.iter().filter(|d| d.origin == "original").collect();
+        assert_eq!(originals.len(), w.events.len());
+        assert!(originals.iter().all(|d| d.lost_acks == 1));
+        let copies: Vec<_> = all.iter().filter(|d| d.origin == "duplicate").collect();
+        assert_eq!(copies.len(), w.events.len());
+        assert!(copies.iter().all(|d| d.lost_acks == 0));
+    }
+
+    #[test]
+    fn reorder_shuffles_within_windows_only() {
+        let window = 4;
+        let s = scenario("[[fault]]\nkind = \"delivery.reorder\"\nwindow = 4\n");
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let order = plan_ids(&plan);
+        let original = original_ids(&w);
+        assert_ne!(order, original);
+        let displaced = order.iter().zip(&original).filter(|(a, b)| a != b).count();
+        assert!(displaced > 1, "{displaced}");
+        for (got, want) in order.chunks(window).zip(original.chunks(window)) {
+            let (mut got, mut want) = (got.to_vec(), want.to_vec());
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "an event left its window");
+        }
+    }
+
+    #[test]
+    fn delay_postpones_without_reordering() {
+        let s = scenario("[[fault]]\nkind = \"delivery.delay\"\nfraction = 1.0\ndelay = \"2s\"\n");
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        assert!(
+            plan.units
+                .iter()
+                .all(|u| u.not_before == Duration::from_secs(2))
+        );
+        assert_eq!(plan_ids(&plan), original_ids(&w));
+    }
+
+    #[test]
+    fn rate_spaces_every_unit_by_one_over_the_rate() {
+        let s = scenario("[[fault]]\nkind = \"delivery.rate\"\nper-second = 20.0\n");
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        assert_eq!(plan.units.len(), w.events.len());
+        for (i, pair) in plan.units.windows(2).enumerate() {
+            let step = pair[1].not_before - pair[0].not_before;
+            let off = step.as_secs_f64() - 0.05;
+            assert!(off.abs() < 1e-6, "unit {i}: step {step:?}");
+        }
+        let last = plan.units.last().unwrap().not_before.as_secs_f64();
+        assert!((last - (w.events.len() - 1) as f64 / 20.0).abs() < 1e-6);
+        assert_eq!(plan_ids(&plan), original_ids(&w));
+    }
+
+    #[test]
+    fn payload_drift_changes_only_the_drifted_bodies() {
+        let s =
+            scenario("[[fault]]\nkind = \"payload.drift\"\nfraction = 0.5\nnew-event-types = 3\n");
+        let w = workload::generate(&s.workload, 5);
+        let plan = build_plan(&s, &w, 5);
+        let all = deliveries(&plan);
+        let mut drifted_originals = 0;
+        for d in all.iter().filter(|d| d.origin == "original") {
+            let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
+            let event = &w.events[d.event_seq.unwrap()];
+            if plan.drifted.contains(&d.event_id) {
+                drifted_originals += 1;
+                assert_eq!(body["zendesk_event_version"], "2025-06-01");
+                assert_eq!(body["region"], "eu-1");
+                assert_eq!(body["id"], event.body["id"], "same event id");
+            } else {
+                assert_eq!(*d.body, event.to_bytes(), "undrifted body changed");
+            }
+        }
+        assert!(drifted_originals > 0 && drifted_originals < w.events.len());
+        let new_types: Vec<_> = all.iter().filter(|d| d.origin == "drift").collect();
+        assert_eq!(new_types.len(), 3);
+        let mut types: Vec<&str> = new_types.iter().map(|d| d.event_type.as_str()).collect();
+        types.sort();
+        let mut want = NEW_EVENT_TYPES.to_vec();
+        want.sort();
+        assert_eq!(types, want);
+        for d in &new_types {
+            assert_eq!(d.event_seq, None);
+            assert!(plan.drifted.contains(&d.event_id));
+            assert!(w.events.iter().all(|e| e.id != d.event_id));
+            let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
+            assert_eq!(body["zendesk_event_version"], "2025-06-01");
+            assert_eq!(
+                body["type"],
+                format!("{}{}", workload::TYPE_PREFIX, d.event_type)
+            );
+        }
+        assert_eq!(plan.drifted.len(), drifted_originals + 3);
+    }
+
+    #[test]
+    fn each_signature_mode_fires_alone_with_its_markers() {
+        for (kind, mode) in [
+            ("forged", SignatureMode::Forged),
+            ("tampered", SignatureMode::Tampered),
+            ("missing", SignatureMode::Missing),
+            ("stale", SignatureMode::Stale),
+            ("wrong-secret", SignatureMode::WrongSecret),
+        ] {
+            let s = scenario(&format!(
+                "[[fault]]\nkind = \"signature.{kind}\"\ncount = 2\n"
+            ));
+            let w = workload::generate(&s.workload, 5);
+            let plan = build_plan(&s, &w, 5);
+            let all = deliveries(&plan);
+            let forged: Vec<_> = all
+                .iter()
+                .filter(|d| d.signature != SignatureMode::Valid)
+                .collect();
+            assert_eq!(forged.len(), 2, "{kind}");
+            assert_eq!(all.len(), w.events.len() + 2, "{kind}");
+            assert_eq!(plan.forged_markers, vec!["990001", "990002"], "{kind}");
+            for (d, marker) in forged.iter().zip(&plan.forged_markers) {
+                assert_eq!(d.signature, mode, "{kind}");
+                assert_eq!(d.origin, "forgery", "{kind}");
+                assert_eq!(d.event_seq, None, "{kind}");
+                assert_eq!(d.ticket_id.as_deref(), Some(marker.as_str()), "{kind}");
+                let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
+                assert_eq!(body["detail"]["id"], marker.as_str(), "{kind}");
+                match &d.signed_body {
+                    Some(signed) => {
+                        assert_eq!(mode, SignatureMode::Tampered, "{kind}");
+                        assert_ne!(**signed, *d.body, "tampering must change the body");
+                    }
+                    None => assert_ne!(mode, SignatureMode::Tampered),
+                }
+            }
+        }
+    }
 }

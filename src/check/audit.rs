@@ -93,4 +93,97 @@ mod tests {
         assert_eq!(trace_id("garbage"), None);
         assert_eq!(trace_id("00-short-00f067aa0ba902b7-01"), None);
     }
+
+    use super::super::testkit::*;
+
+    /// Four successful writes, the first three traced to their events.
+    fn writes(last: Req) -> Run {
+        Run::all_acked()
+            .request(Req::new(10, 201).traced(CREATE_1))
+            .request(Req::new(20, 201).traced(CREATE_2))
+            .request(Req::new(30, 200).traced(STATUS_1))
+            .request(last)
+    }
+
+    #[test]
+    fn skipped_without_successful_writes() {
+        let faulted = Run::all_acked()
+            .request(Req::new(10, 200).method_path("GET", "/crm/v3/objects/contacts/1"))
+            .request(Req::new(20, 200).method_path("POST", "/crm/v3/objects/contacts/search"))
+            .request(Req::new(30, 200).method_path("POST", "/crm/v3/objects/contacts/batch/read"))
+            .request(Req::new(40, 503))
+            .request(Req::new(50, 409));
+        let r = audit_trail(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Skipped);
+        assert_summary(&r, "no successful CRM writes");
+    }
+
+    #[test]
+    fn passes_when_every_write_carries_its_trace_context() {
+        // Reads, searches and failed writes need no trace context.
+        let faulted = writes(Req::new(40, 201).traced(COMMENT_1))
+            .request(Req::new(50, 200).method_path("GET", "/crm/v3/objects/tickets/3"))
+            .request(Req::new(60, 200).method_path("POST", "/crm/v3/objects/tickets/search"))
+            .request(Req::new(70, 429));
+        let r = audit_trail(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Pass);
+        assert_eq!(
+            r.summary,
+            "100.0% of 4 CRM writes carry the trace context of their webhook (threshold 100%)"
+        );
+    }
+
+    #[test]
+    fn a_new_span_of_the_same_trace_counts() {
+        let tp = format!("00-{}-1111222233334444-01", trace_id_of(COMMENT_1));
+        let r = audit_trail(&Case::new(writes(Req::new(40, 201).traceparent(&tp))).input());
+        assert_verdict(&r, Verdict::Pass);
+    }
+
+    #[test]
+    fn fails_below_the_threshold_naming_the_untraced_write() {
+        let r = audit_trail(&Case::new(writes(Req::new(40, 201))).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(&r, "75.0% of 4 CRM writes");
+        assert_eq!(r.evidence.len(), 1);
+        assert!(
+            evidence_mentions(
+                &r,
+                "request #4 POST /crm/v3/objects/tickets carries no traceparent"
+            ),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn fails_on_a_trace_id_no_delivery_carried() {
+        let tp = format!("00-{}-00f067aa0ba902b7-01", trace_id_of("some-other-event"));
+        let r = audit_trail(&Case::new(writes(Req::new(40, 201).traceparent(&tp))).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(&r, &format!("carries an unknown traceparent {tp}")),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn a_garbled_traceparent_is_untraced() {
+        let r = audit_trail(&Case::new(writes(Req::new(40, 201).traceparent("00-xyz-01"))).input());
+        assert_verdict(&r, Verdict::Fail);
+    }
+
+    #[test]
+    fn coverage_at_or_above_a_lower_threshold_passes() {
+        let case =
+            Case::new(writes(Req::new(40, 201))).scenario("[checks]\naudit-coverage = 0.75\n");
+        let r = audit_trail(&case.input());
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(
+            &r,
+            "75.0% of 4 CRM writes carry the trace context of their webhook (threshold 75%)",
+        );
+        let case =
+            Case::new(writes(Req::new(40, 201))).scenario("[checks]\naudit-coverage = 0.8\n");
+        assert_verdict(&audit_trail(&case.input()), Verdict::Fail);
+    }
 }

@@ -67,3 +67,87 @@ pub(crate) fn no_clobber(input: &CheckInput) -> CheckResult {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+
+    const OWNED: &[(&str, &str)] = &[
+        ("lifecyclestage", "customer"),
+        ("hubspot_owner_id", "31337"),
+    ];
+
+    fn seeded_run() -> Run {
+        Run::all_acked()
+            .seeded("contacts", "email", ADA, OWNED)
+            .edit(|s| {
+                set_property(s, "1", "lifecyclestage", "customer");
+                set_property(s, "1", "hubspot_owner_id", "31337");
+            })
+    }
+
+    #[test]
+    fn skipped_without_seeded_objects() {
+        let r = no_clobber(&Case::new(Run::all_acked()).input());
+        assert_verdict(&r, Verdict::Skipped);
+        assert_summary(&r, "seeds no CRM objects");
+    }
+
+    #[test]
+    fn passes_when_owned_properties_are_untouched() {
+        // The SUT may change properties it owns (firstname).
+        let faulted = seeded_run().edit(|s| set_property(s, "1", "firstname", "Augusta Ada"));
+        let r = no_clobber(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Pass);
+        assert_eq!(
+            r.summary,
+            "the CRM-owned properties of 1 pre-existing objects are untouched"
+        );
+    }
+
+    #[test]
+    fn fails_on_a_changed_owner() {
+        let faulted = seeded_run().edit(|s| set_property(s, "1", "hubspot_owner_id", "31338"));
+        let r = no_clobber(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert_eq!(r.summary, "1 CRM-owned value(s) overwritten");
+        assert!(
+            evidence_mentions(
+                &r,
+                "contacts 1 (email=ada.lovelace0@customer.example): CRM-owned hubspot_owner_id changed from \"31337\" to \"31338\""
+            ),
+            "{r:#?}"
+        );
+        assert!(r.evidence[0].objects.is_some());
+    }
+
+    #[test]
+    fn fails_on_a_cleared_owned_property() {
+        let faulted = seeded_run().edit(|s| {
+            s.objects.get_mut("contacts").unwrap()[0]
+                .properties
+                .remove("lifecyclestage");
+        });
+        let r = no_clobber(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(&r, "lifecyclestage changed from \"customer\" to \"\""),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn fails_when_a_seeded_object_is_gone() {
+        let faulted = seeded_run().edit(|s| remove_object(s, "1"));
+        let r = no_clobber(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(
+                &r,
+                "contacts with email=ada.lovelace0@customer.example existed before the run and is gone"
+            ),
+            "{r:#?}"
+        );
+    }
+}

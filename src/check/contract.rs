@@ -53,3 +53,77 @@ pub(crate) fn contract(input: &CheckInput) -> CheckResult {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+
+    #[test]
+    fn passes_and_counts_deliveries_and_requests_when_nothing_breaks() {
+        let clean = Run::all_acked().request(Req::new(10, 201));
+        let faulted = Run::all_acked()
+            .request(Req::new(10, 201))
+            .request(Req::new(20, 200));
+        let r = contract(&Case::with(clean, faulted).input());
+        assert_verdict(&r, Verdict::Pass);
+        assert_eq!(
+            r.summary,
+            "8 webhook deliveries and 3 CRM requests matched their contracts"
+        );
+        assert!(r.evidence.is_empty());
+    }
+
+    #[test]
+    fn fails_on_a_helpdesk_event_breaking_its_contract() {
+        let faulted = Run::all_acked().event_violation(
+            STATUS_1,
+            violation(
+                "zendesk/ticket.status_changed.json",
+                "/detail/status",
+                "\"ESCALATED\" is not one of the allowed values",
+            ),
+        );
+        let r = contract(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(
+            &r,
+            "1 contract violation(s) in 8 deliveries and 0 CRM requests",
+        );
+        assert_eq!(evidence_ids(&r), ids(&[STATUS_1]));
+        assert!(
+            evidence_mentions(
+                &r,
+                "faulted run: helpdesk event breaks zendesk/ticket.status_changed.json at /detail/status"
+            ),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn fails_on_a_crm_request_breaking_its_contract_in_either_run() {
+        let bad = || {
+            Req::new(10, 400).violation(violation(
+                "hubspot/tickets.create.json",
+                "/properties/hs_pipeline_stage",
+                "expected a string",
+            ))
+        };
+        let clean = Run::all_acked().request(bad());
+        let faulted = Run::all_acked().request(Req::new(5, 201)).request(bad());
+        let r = contract(&Case::with(clean, faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(&r, "2 contract violation(s)");
+        assert!(
+            evidence_mentions(
+                &r,
+                "clean run: CRM request #1 POST /crm/v3/objects/tickets breaks hubspot/tickets.create.json at /properties/hs_pipeline_stage"
+            ),
+            "{r:#?}"
+        );
+        assert!(
+            evidence_mentions(&r, "faulted run: CRM request #2 POST"),
+            "{r:#?}"
+        );
+    }
+}

@@ -45,3 +45,76 @@ pub(crate) fn refused_drift(input: &CheckInput) -> Vec<Evidence> {
     }
     evidence
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+
+    fn refused(run: Run) -> Vec<Evidence> {
+        refused_drift(&Case::new(run).input())
+    }
+
+    #[test]
+    fn acked_drifted_events_are_not_refused() {
+        assert!(refused(Run::all_acked().drifted(&[STATUS_1, COMMENT_1])).is_empty());
+    }
+
+    #[test]
+    fn a_drifted_event_rejected_with_400_is_refused() {
+        let w = workload();
+        let run = Run::new(&w)
+            .ack(CREATE_1)
+            .deliver(
+                STATUS_1,
+                "original",
+                SignatureMode::Valid,
+                &[(20, 2, rejected(400))],
+            )
+            .drifted(&[STATUS_1]);
+        let e = refused(run);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(
+            e[0].what,
+            "newer-version ticket.status_changed event was rejected (rejected 400)"
+        );
+        assert_eq!(e[0].event_ids, vec![STATUS_1.to_string()]);
+        assert_eq!(e[0].timeline.len(), 1);
+    }
+
+    #[test]
+    fn a_drifted_event_that_dead_lettered_is_refused() {
+        let w = workload();
+        let run = Run::new(&w).dead_letter(COMMENT_1).drifted(&[COMMENT_1]);
+        let e = refused(run);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert_eq!(
+            e[0].what,
+            "newer-version ticket.comment_added event was dead-lettered (retryable 503)"
+        );
+        assert_eq!(e[0].timeline.len(), 3);
+    }
+
+    #[test]
+    fn only_drifted_events_and_valid_signatures_count() {
+        let w = workload();
+        let run = Run::new(&w)
+            // Not drifted: not this check's business.
+            .deliver(
+                CREATE_1,
+                "original",
+                SignatureMode::Valid,
+                &[(10, 2, rejected(400))],
+            )
+            // A forged copy of a drifted event must be refused.
+            .deliver(
+                STATUS_1,
+                "forgery",
+                SignatureMode::Forged,
+                &[(20, 2, rejected(401))],
+            )
+            .ack(STATUS_1)
+            .drifted(&[STATUS_1]);
+        assert!(refused(run).is_empty());
+    }
+}

@@ -83,3 +83,136 @@ pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::diff::tests::object;
+    use super::super::testkit::*;
+    use super::*;
+    use crate::history::SignatureMode;
+
+    fn forged(run: Run, mode: SignatureMode, outcome: crate::history::AttemptOutcome) -> Run {
+        run.deliver("forged-1", "forgery", mode, &[(500, 3, outcome)])
+            .forged_marker("990001")
+    }
+
+    #[test]
+    fn skipped_without_forged_deliveries() {
+        let r = rejects_forgeries(&Case::new(Run::all_acked()).input());
+        assert_verdict(&r, Verdict::Skipped);
+        assert_summary(&r, "no forged deliveries");
+    }
+
+    #[test]
+    fn passes_when_every_forgery_is_refused_without_a_trace() {
+        let mut faulted = Run::all_acked();
+        for (i, mode) in [
+            SignatureMode::Forged,
+            SignatureMode::Tampered,
+            SignatureMode::Missing,
+            SignatureMode::Stale,
+            SignatureMode::WrongSecret,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            faulted = faulted.deliver(
+                &format!("forged-{i}"),
+                "forgery",
+                mode,
+                &[(500 + i as u64, 2, rejected(401))],
+            );
+        }
+        let r = rejects_forgeries(&Case::new(faulted.forged_marker("990001")).input());
+        assert_verdict(&r, Verdict::Pass);
+        assert_eq!(
+            r.summary,
+            "all 5 forged deliveries were refused and left no trace"
+        );
+    }
+
+    #[test]
+    fn fails_on_an_acked_forged_delivery() {
+        let faulted = forged(Run::all_acked(), SignatureMode::Tampered, acked());
+        let r = rejects_forgeries(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert_eq!(
+            r.summary,
+            "1 of 1 forged deliveries were accepted or had an effect"
+        );
+        assert_eq!(evidence_ids(&r), ids(&["forged-1"]));
+        assert!(
+            evidence_mentions(
+                &r,
+                "Tampered delivery #4 (ticket.status_changed) was acked: acked 200"
+            ),
+            "{r:#?}"
+        );
+        assert!(!r.evidence[0].timeline.is_empty());
+    }
+
+    #[test]
+    fn a_lost_ack_of_a_forgery_is_still_an_ack() {
+        let faulted = forged(Run::all_acked(), SignatureMode::Stale, ack_lost());
+        let r = rejects_forgeries(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert!(evidence_mentions(&r, "Stale delivery"), "{r:#?}");
+    }
+
+    #[test]
+    fn fails_on_a_crm_object_carrying_a_forged_marker() {
+        let faulted = forged(Run::all_acked(), SignatureMode::Forged, rejected(401)).edit(|s| {
+            add_object(
+                s,
+                object(
+                    "tickets",
+                    "8",
+                    &[
+                        ("helpdesk_ticket_id", "990001"),
+                        ("subject", "Forged ticket 990001"),
+                    ],
+                ),
+            )
+        });
+        let r = rejects_forgeries(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(
+                &r,
+                "tickets 8 carries helpdesk_ticket_id=990001, a key only forged deliveries used"
+            ),
+            "{r:#?}"
+        );
+        assert_summary(&r, "of 1 forged deliveries were accepted or had an effect");
+        assert!(r.evidence[0].objects.is_some());
+    }
+
+    #[test]
+    fn a_marker_inside_another_word_is_not_a_trace() {
+        // "9900012" and "ticket-990001x" are not the marker 990001.
+        let faulted = forged(Run::all_acked(), SignatureMode::Missing, rejected(401)).edit(|s| {
+            set_property(s, "3", "content", "see 9900012 and ticket-990001x");
+        });
+        let r = rejects_forgeries(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_marker_as_a_word_of_a_note_is_a_trace() {
+        let faulted =
+            forged(Run::all_acked(), SignatureMode::WrongSecret, rejected(401)).edit(|s| {
+                set_property(
+                    s,
+                    "5",
+                    "hs_note_body",
+                    "Status of ticket 990001 is now CLOSED",
+                )
+            });
+        let r = rejects_forgeries(&Case::new(faulted).input());
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(&r, "notes 5 carries hs_note_body="),
+            "{r:#?}"
+        );
+    }
+}

@@ -291,3 +291,134 @@ pub(crate) fn mapping_violations(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::*;
+
+    fn violations(run: Run) -> Vec<(CheckName, Evidence)> {
+        let case = Case::new(run);
+        mapping_violations(
+            &case.input(),
+            &Mapping::canonical(),
+            "faulted",
+            &case.faulted,
+        )
+    }
+
+    #[test]
+    fn the_correct_state_satisfies_the_canonical_mapping() {
+        let v = violations(Run::all_acked());
+        assert!(v.is_empty(), "{v:#?}");
+    }
+
+    #[test]
+    fn a_missing_note_and_its_association_name_the_comment_event() {
+        let v = violations(Run::all_acked().edit(|s| remove_object(s, "5")));
+        assert_eq!(v.len(), 2, "{v:#?}");
+        assert!(v.iter().all(|(c, e)| *c == CheckName::NoLoss
+            && e.event_ids == vec![COMMENT_1.to_string()]));
+        assert!(v.iter().any(|(_, e)| e.what
+            == "faulted run: no notes with helpdesk_comment_id=9100000001, though event ev-comment-1 was acked (declared mapping)"));
+        assert!(v.iter().any(|(_, e)| e.what
+            == "faulted run: notes 9100000001 is not associated with tickets 70001 (declared mapping)"));
+    }
+
+    #[test]
+    fn an_association_stored_in_the_other_direction_counts() {
+        let v = violations(Run::all_acked().edit(|s| {
+            let a = &mut s.associations[0];
+            std::mem::swap(&mut a.from_type, &mut a.to_type);
+            std::mem::swap(&mut a.from_id, &mut a.to_id);
+        }));
+        assert!(v.is_empty(), "{v:#?}");
+    }
+
+    #[test]
+    fn an_association_to_the_wrong_contact_is_missing() {
+        let v = violations(Run::all_acked().edit(|s| s.associations[0].to_id = "2".into()));
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(v[0].0, CheckName::NoLoss);
+        assert!(
+            v[0].1
+                .what
+                .contains("tickets 70001 is not associated with contacts ada.lovelace0")
+        );
+    }
+
+    #[test]
+    fn events_never_acked_are_not_expected() {
+        // Ticket 70002's creation dead-lettered: neither the ticket nor
+        // Grace's contact nor their association is owed.
+        let w = workload();
+        let run = Run::new(&w)
+            .ack(CREATE_1)
+            .dead_letter(CREATE_2)
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .snapshot(correct_state())
+            .edit(|s| {
+                remove_object(s, "4");
+                remove_object(s, "2");
+            });
+        let v = violations(run);
+        assert!(v.is_empty(), "{v:#?}");
+    }
+
+    #[test]
+    fn a_valid_event_rejected_permanently_is_still_owed() {
+        let w = workload();
+        let run = Run::new(&w)
+            .ack(CREATE_1)
+            .deliver(
+                CREATE_2,
+                "original",
+                crate::history::SignatureMode::Valid,
+                &[(20, 2, rejected(400))],
+            )
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .snapshot(correct_state())
+            .edit(|s| remove_object(s, "4"));
+        let v = violations(run);
+        assert!(
+            v.iter().any(|(c, e)| *c == CheckName::NoLoss
+                && e.what.contains("no tickets with helpdesk_ticket_id=70002")
+                && e.event_ids == vec![CREATE_2.to_string()]),
+            "{v:#?}"
+        );
+    }
+
+    #[test]
+    fn duplicates_are_idempotence_violations_and_archived_copies_do_not_count() {
+        let v = violations(Run::all_acked().edit(|s| {
+            let t = copy_of(s, "3", "13");
+            add_object(s, t);
+        }));
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(v[0].0, CheckName::Idempotent);
+        assert_eq!(
+            v[0].1.what,
+            "faulted run: 2 tickets with helpdesk_ticket_id=70001; the declared mapping allows one"
+        );
+        assert_eq!(v[0].1.event_ids, vec![CREATE_1.to_string()]);
+        let v = violations(Run::all_acked().edit(|s| {
+            let mut t = copy_of(s, "3", "13");
+            t.archived = true;
+            add_object(s, t);
+        }));
+        assert!(v.is_empty(), "{v:#?}");
+    }
+
+    #[test]
+    fn the_canonical_mapping_round_trips_through_toml() {
+        let text = toml::to_string(&Mapping::canonical()).unwrap();
+        assert!(text.contains("[[object]]"), "{text}");
+        assert!(text.contains("key = \"requester.email\""), "{text}");
+        let back: Mapping = toml::from_str(&text).unwrap();
+        assert_eq!(back, Mapping::canonical());
+        let typo = text.replace("property =", "propery =");
+        assert!(toml::from_str::<Mapping>(&typo).is_err());
+    }
+}

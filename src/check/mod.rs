@@ -13,6 +13,8 @@ mod input;
 mod mapping;
 mod registry;
 mod state;
+#[cfg(test)]
+mod testkit;
 mod timing;
 mod verdict;
 

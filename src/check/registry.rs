@@ -37,3 +37,130 @@ pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
     results.sort_by_key(|r| r.check);
     results
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use super::super::verdict::Verdict;
+    use super::*;
+    use crate::history::SignatureMode;
+
+    fn verdicts(results: &[CheckResult]) -> Vec<(CheckName, Verdict)> {
+        results.iter().map(|r| (r.check, r.verdict)).collect()
+    }
+
+    fn traced_writes(run: Run) -> Run {
+        EVENTS.iter().enumerate().fold(run, |run, (i, id)| {
+            run.request(Req::new(i as u64 * 10, 201).traced(id))
+        })
+    }
+
+    #[test]
+    fn every_check_when_the_scenario_requires_none() {
+        let case = Case::new(Run::all_acked());
+        assert_eq!(applicable(&case.input()), CheckName::ALL.to_vec());
+    }
+
+    #[test]
+    fn required_checks_sorted_and_deduplicated() {
+        let case = Case::new(Run::all_acked())
+            .scenario("[checks]\nrequire = [\"no_loss\", \"contract\", \"no_loss\"]\n");
+        assert_eq!(
+            applicable(&case.input()),
+            vec![CheckName::Contract, CheckName::NoLoss]
+        );
+        let r = run_checks(&case.input());
+        assert_eq!(
+            verdicts(&r),
+            vec![
+                (CheckName::Contract, Verdict::Pass),
+                (CheckName::NoLoss, Verdict::Pass)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_clean_history_passes_or_skips_every_check_in_report_order() {
+        let case = Case::with(
+            traced_writes(Run::all_acked()),
+            traced_writes(Run::all_acked()),
+        );
+        let r = run_checks(&case.input());
+        use CheckName::*;
+        use Verdict::*;
+        assert_eq!(
+            verdicts(&r),
+            vec![
+                (Contract, Pass),
+                (NoLoss, Pass),
+                (Idempotent, Pass),
+                (Converges, Pass),
+                (RejectsForgeries, Skipped),
+                (AckAfterCommit, Skipped),
+                (ToleratesDrift, Skipped),
+                (Replays, Skipped),
+                (BacksOff, Skipped),
+                (NoClobber, Skipped),
+                (AckLatency, Pass),
+                (AuditTrail, Pass),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_history_fails_exactly_the_checks_it_breaks() {
+        let faulted = traced_writes(Run::all_acked())
+            // An accepted forgery.
+            .deliver(
+                "forged-1",
+                "forgery",
+                SignatureMode::Forged,
+                &[(500, 3, acked())],
+            )
+            .forged_marker("990001")
+            // A retry storm.
+            .request(Req::new(1_000, 503));
+        let faulted = (1..60)
+            .fold(faulted, |run, i| run.request(Req::new(1_000 + i, 503)))
+            // Ticket 70002 lost.
+            .edit(|s| remove_object(s, "4"));
+        let case = Case::new(faulted);
+        let r = run_checks(&case.input());
+        let failed: Vec<CheckName> = r
+            .iter()
+            .filter(|r| r.verdict == Verdict::Fail)
+            .map(|r| r.check)
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                CheckName::NoLoss,
+                CheckName::RejectsForgeries,
+                CheckName::BacksOff
+            ],
+            "{r:#?}"
+        );
+        assert_eq!(r.len(), CheckName::ALL.len());
+    }
+
+    #[test]
+    fn an_unsettled_run_makes_state_checks_unknown_but_not_the_others() {
+        let faulted = traced_writes(Run::all_acked())
+            .edit(|s| remove_object(s, "4"))
+            .timed_out("2 deliveries open");
+        let case = Case::new(faulted);
+        let r = run_checks(&case.input());
+        for result in &r {
+            let expected = match result.check {
+                CheckName::NoLoss | CheckName::Idempotent | CheckName::Converges => {
+                    Verdict::Unknown
+                }
+                CheckName::Contract | CheckName::AckLatency | CheckName::AuditTrail => {
+                    Verdict::Pass
+                }
+                _ => Verdict::Skipped,
+            };
+            assert_eq!(result.verdict, expected, "{result:#?}");
+        }
+    }
+}

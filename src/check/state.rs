@@ -479,3 +479,616 @@ fn converges(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> Chec
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::mapping::Mapping;
+    use super::super::testkit::*;
+    use super::*;
+    use crate::history::SignatureMode;
+
+    // ---- unknown / skipped ----
+
+    #[test]
+    fn every_state_check_is_unknown_when_the_faulted_run_did_not_settle() {
+        let case = Case::new(
+            Run::all_acked()
+                .drifted(&[STATUS_1])
+                .replayed(&[CREATE_2])
+                .kill_at(50)
+                .timed_out("3 deliveries still open"),
+        );
+        for check in STATE_CHECKS {
+            let r = case.state_check(*check);
+            assert_verdict(&r, Verdict::Unknown);
+            assert_summary(
+                &r,
+                "the faulted run did not settle: 3 deliveries still open",
+            );
+            assert!(r.evidence.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_when_only_the_clean_run_did_not_settle() {
+        let case = Case::with(
+            Run::all_acked().timed_out("CRM still busy"),
+            Run::all_acked(),
+        );
+        let r = case.state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Unknown);
+        assert_summary(&r, "the clean run did not settle: CRM still busy");
+    }
+
+    #[test]
+    fn unknown_even_when_the_states_differ() {
+        // An unsettled run must not turn into a fail on a partial state.
+        let case = Case::new(
+            Run::all_acked()
+                .edit(|s| remove_object(s, "4"))
+                .timed_out("deadline"),
+        );
+        assert_verdict(&case.state_check(CheckName::NoLoss), Verdict::Unknown);
+        assert_verdict(&case.state_check(CheckName::Converges), Verdict::Unknown);
+    }
+
+    #[test]
+    fn crash_replay_and_drift_checks_skip_when_not_exercised_even_if_unsettled() {
+        let case = Case::new(Run::all_acked().timed_out("deadline"));
+        let cases = [
+            (CheckName::AckAfterCommit, "does not crash the SUT"),
+            (CheckName::Replays, "no dead-lettered event was replayed"),
+            (CheckName::ToleratesDrift, "no newer-version payloads"),
+        ];
+        for (check, why) in cases {
+            let r = case.state_check(check);
+            assert_verdict(&r, Verdict::Skipped);
+            assert_summary(&r, why);
+        }
+        // A restart without a kill is not a crash.
+        let case = Case::new(Run::all_acked().sut_event(10, "restarted"));
+        assert_verdict(
+            &case.state_check(CheckName::AckAfterCommit),
+            Verdict::Skipped,
+        );
+    }
+
+    #[test]
+    fn only_wanted_checks_run() {
+        let case = Case::new(Run::all_acked());
+        let input = case.input();
+        assert!(state_checks(&input, &[CheckName::Contract]).is_empty());
+        let r = state_checks(&input, &[CheckName::Converges, CheckName::NoLoss]);
+        let names: Vec<CheckName> = r.iter().map(|r| r.check).collect();
+        assert_eq!(names, vec![CheckName::NoLoss, CheckName::Converges]);
+    }
+
+    // ---- no_loss ----
+
+    #[test]
+    fn no_loss_passes_when_every_effect_is_there() {
+        let r = Case::new(Run::all_acked()).state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(&r, "every effect of the clean run is present");
+        assert!(!r.summary.contains("dead-lettered"), "{}", r.summary);
+    }
+
+    #[test]
+    fn no_loss_fails_on_a_missing_ticket_of_an_acked_event() {
+        let case = Case::new(Run::all_acked().edit(|s| remove_object(s, "4")));
+        let r = case.state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Fail);
+        // The ticket and its association to Grace.
+        assert_summary(&r, "2 effect(s) of acked events are missing");
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_2]));
+        assert!(evidence_mentions(&r, "helpdesk_ticket_id=70002"), "{r:#?}");
+        assert!(
+            r.evidence[0]
+                .timeline
+                .iter()
+                .any(|l| l.contains("acked 200")),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn no_loss_fails_on_a_missing_association_alone() {
+        let case = Case::new(Run::all_acked().edit(|s| remove_association(s, "5", "3")));
+        let r = case.state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(&r, "1 effect(s)");
+        assert!(evidence_mentions(&r, "association notes:"), "{r:#?}");
+        // The note's comment id is the most specific key: only the comment event.
+        assert_eq!(evidence_ids(&r), ids(&[COMMENT_1]));
+    }
+
+    #[test]
+    fn no_loss_excuses_effects_of_events_that_dead_lettered_without_an_ack() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack(CREATE_1)
+            .dead_letter(CREATE_2)
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .snapshot(correct_state())
+            .edit(|s| remove_object(s, "4"));
+        let r = Case::new(faulted).state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(
+            &r,
+            "2 missing effect(s) belong to events that dead-lettered",
+        );
+    }
+
+    #[test]
+    fn no_loss_does_not_excuse_a_valid_event_rejected_with_a_4xx() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack(CREATE_1)
+            .deliver(
+                CREATE_2,
+                "original",
+                SignatureMode::Valid,
+                &[(20, 5, rejected(422))],
+            )
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .snapshot(correct_state())
+            .edit(|s| remove_object(s, "4"));
+        let r = Case::new(faulted).state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Fail);
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_2]));
+    }
+
+    #[test]
+    fn no_loss_counts_a_lost_ack_as_an_ack() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack(CREATE_1)
+            .deliver(
+                CREATE_2,
+                "original",
+                SignatureMode::Valid,
+                &[(20, 5, ack_lost()), (200, 5, retryable(503))],
+            )
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .snapshot(correct_state())
+            .edit(|s| remove_object(s, "4"));
+        let r = Case::new(faulted).state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Fail);
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_2]));
+    }
+
+    #[test]
+    fn no_loss_blames_an_unattributable_missing_object() {
+        let clean = Run::all_acked().edit(|s| {
+            add_object(
+                s,
+                super::super::diff::tests::object("contacts", "9", &[("email", "x@nowhere")]),
+            )
+        });
+        let r = Case::with(clean, Run::all_acked()).state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Fail);
+        assert!(evidence_mentions(&r, "email=x@nowhere"), "{r:#?}");
+        assert!(evidence_ids(&r).is_empty());
+    }
+
+    // ---- idempotent ----
+
+    #[test]
+    fn idempotent_passes_when_a_duplicate_changes_nothing() {
+        let faulted = Run::all_acked().deliver(
+            COMMENT_1,
+            "duplicate",
+            SignatureMode::Valid,
+            &[(500, 5, acked())],
+        );
+        let r = Case::new(faulted).state_check(CheckName::Idempotent);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(&r, "(1 extra deliveries of valid events)");
+    }
+
+    #[test]
+    fn idempotent_fails_on_an_extra_note() {
+        let faulted = Run::all_acked()
+            .deliver(
+                COMMENT_1,
+                "duplicate",
+                SignatureMode::Valid,
+                &[(500, 5, acked())],
+            )
+            .edit(|s| {
+                let dup = copy_of(s, "5", "6");
+                add_object(s, dup);
+            });
+        let r = Case::new(faulted).state_check(CheckName::Idempotent);
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(
+            &r,
+            "1 object(s) or association(s) duplicated after 1 extra deliveries",
+        );
+        assert_eq!(evidence_ids(&r), ids(&[COMMENT_1]));
+        assert!(
+            evidence_mentions(&r, "expected 1, found 2 (duplicates)"),
+            "{r:#?}"
+        );
+    }
+
+    #[test]
+    fn idempotent_fails_on_a_duplicate_association() {
+        let faulted = Run::all_acked().edit(|s| {
+            let again = s.associations[0].clone();
+            s.associations.push(again);
+        });
+        let r = Case::new(faulted).state_check(CheckName::Idempotent);
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(&r, "association tickets:helpdesk_ticket_id=70001"),
+            "{r:#?}"
+        );
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_1, COMMENT_1, STATUS_1]));
+    }
+
+    #[test]
+    fn forged_copies_are_not_counted_as_extra_deliveries() {
+        let faulted = Run::all_acked().deliver(
+            "forged-1",
+            "forgery",
+            SignatureMode::Forged,
+            &[(500, 5, rejected(401))],
+        );
+        let r = Case::new(faulted).state_check(CheckName::Idempotent);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(&r, "(0 extra deliveries");
+    }
+
+    // ---- converges ----
+
+    #[test]
+    fn converges_passes_on_identical_states_with_other_crm_ids() {
+        let faulted = Run::all_acked().edit(|s| {
+            // Same content, created in another order: other CRM ids.
+            let t = copy_of(s, "3", "13");
+            remove_object(s, "3");
+            add_object(s, t);
+            s.associations.push(crate::crm::Association {
+                from_type: "tickets".into(),
+                from_id: "13".into(),
+                to_type: "contacts".into(),
+                to_id: "1".into(),
+                category: "HUBSPOT_DEFINED".into(),
+                type_id: 16,
+            });
+            s.associations.push(crate::crm::Association {
+                from_type: "notes".into(),
+                from_id: "5".into(),
+                to_type: "tickets".into(),
+                to_id: "13".into(),
+                category: "HUBSPOT_DEFINED".into(),
+                type_id: 16,
+            });
+        });
+        let case = Case::new(faulted);
+        assert_verdict(&case.state_check(CheckName::Converges), Verdict::Pass);
+        assert_verdict(&case.state_check(CheckName::NoLoss), Verdict::Pass);
+        assert_verdict(&case.state_check(CheckName::Idempotent), Verdict::Pass);
+    }
+
+    #[test]
+    fn converges_fails_on_a_property_mismatch() {
+        let faulted = Run::all_acked().edit(|s| set_property(s, "3", "hs_pipeline_stage", "1"));
+        let case = Case::new(faulted);
+        let r = case.state_check(CheckName::Converges);
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(
+            &r,
+            "1 object(s) ended in another state than in the clean run",
+        );
+        assert!(
+            evidence_mentions(&r, "hs_pipeline_stage: expected \"4\", found \"1\""),
+            "{r:#?}"
+        );
+        // Attributed to the events of ticket 70001.
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_1, STATUS_1, COMMENT_1]));
+        // A mismatch is not a loss nor a duplicate.
+        assert_verdict(&case.state_check(CheckName::NoLoss), Verdict::Pass);
+        assert_verdict(&case.state_check(CheckName::Idempotent), Verdict::Pass);
+    }
+
+    // ---- ack_after_commit ----
+
+    #[test]
+    fn ack_after_commit_passes_when_acked_effects_survive_the_crash() {
+        let r = Case::new(Run::all_acked().kill_at(1_000)).state_check(CheckName::AckAfterCommit);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(&r, "1 crash(es); 4 event(s) were acked before the last one");
+    }
+
+    #[test]
+    fn ack_after_commit_fails_on_the_missing_effect_of_an_event_acked_before_a_kill() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack_at(CREATE_1, 10, 5)
+            .ack_at(CREATE_2, 20, 5)
+            .kill_at(100)
+            .ack_at(STATUS_1, 300, 5)
+            .ack_at(COMMENT_1, 310, 5)
+            .snapshot(correct_state())
+            .edit(|s| remove_object(s, "4"));
+        let r = Case::new(faulted).state_check(CheckName::AckAfterCommit);
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(&r, "1 crash(es); 2 event(s) were acked before the last one");
+        assert_summary(&r, "2 of their effects are missing after the restart");
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_2]));
+    }
+
+    #[test]
+    fn ack_after_commit_ignores_effects_of_events_acked_after_the_restart() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack_at(CREATE_1, 10, 5)
+            .kill_at(100)
+            .ack_at(CREATE_2, 300, 5)
+            .ack_at(STATUS_1, 310, 5)
+            .ack_at(COMMENT_1, 320, 5)
+            .snapshot(correct_state())
+            .edit(|s| remove_object(s, "4"));
+        let case = Case::new(faulted);
+        let r = case.state_check(CheckName::AckAfterCommit);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(&r, "1 event(s) were acked before the last one");
+        // That loss is still a loss.
+        assert_verdict(&case.state_check(CheckName::NoLoss), Verdict::Fail);
+    }
+
+    // ---- replays ----
+
+    #[test]
+    fn replays_pass_when_the_replayed_event_lands_once() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack(CREATE_1)
+            .dead_letter(CREATE_2)
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .deliver(
+                CREATE_2,
+                "replay",
+                SignatureMode::Valid,
+                &[(2_000, 5, acked())],
+            )
+            .replayed(&[CREATE_2])
+            .snapshot(correct_state());
+        let r = Case::new(faulted).state_check(CheckName::Replays);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(
+            &r,
+            "1 dead-lettered event(s) replayed; each landed exactly once",
+        );
+    }
+
+    #[test]
+    fn replays_fail_when_a_replayed_delivery_is_not_acked() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack(CREATE_1)
+            .dead_letter(CREATE_2)
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .deliver(
+                CREATE_2,
+                "replay",
+                SignatureMode::Valid,
+                &[(2_000, 5, rejected(409))],
+            )
+            .replayed(&[CREATE_2])
+            .snapshot(correct_state())
+            .edit(|s| remove_object(s, "4"));
+        let r = Case::new(faulted).state_check(CheckName::Replays);
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(&r, "replayed ticket.created was not acked (Rejected)"),
+            "{r:#?}"
+        );
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_2]));
+        // The rejection plus the missing ticket and its association.
+        assert_summary(&r, "3 did not land exactly once");
+    }
+
+    #[test]
+    fn replays_fail_when_a_replay_lands_twice() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack(CREATE_1)
+            .dead_letter(CREATE_2)
+            .ack(STATUS_1)
+            .ack(COMMENT_1)
+            .deliver(
+                CREATE_2,
+                "replay",
+                SignatureMode::Valid,
+                &[(2_000, 5, acked())],
+            )
+            .replayed(&[CREATE_2])
+            .snapshot(correct_state())
+            .edit(|s| {
+                let mut dup = copy_of(s, "4", "14");
+                dup.properties
+                    .insert("helpdesk_ticket_id".into(), TICKET_2.into());
+                add_object(s, dup);
+            });
+        let r = Case::new(faulted).state_check(CheckName::Replays);
+        assert_verdict(&r, Verdict::Fail);
+        assert!(evidence_mentions(&r, "(duplicates)"), "{r:#?}");
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_2]));
+    }
+
+    // ---- tolerates_drift ----
+
+    #[test]
+    fn tolerates_drift_passes_when_drifted_events_are_acked_and_applied() {
+        let r = Case::new(Run::all_acked().drifted(&[STATUS_1, COMMENT_1]))
+            .state_check(CheckName::ToleratesDrift);
+        assert_verdict(&r, Verdict::Pass);
+        assert_summary(
+            &r,
+            "2 event(s) sent in a newer payload version; all acked and applied",
+        );
+    }
+
+    #[test]
+    fn tolerates_drift_fails_when_a_drifted_event_is_rejected_with_400() {
+        let w = workload();
+        let faulted = Run::new(&w)
+            .ack(CREATE_1)
+            .ack(CREATE_2)
+            .deliver(
+                STATUS_1,
+                "original",
+                SignatureMode::Valid,
+                &[(50, 3, rejected(400))],
+            )
+            .ack(COMMENT_1)
+            .drifted(&[STATUS_1])
+            .snapshot(correct_state())
+            .edit(|s| set_property(s, "3", "hs_pipeline_stage", "1"));
+        let r = Case::new(faulted).state_check(CheckName::ToleratesDrift);
+        assert_verdict(&r, Verdict::Fail);
+        assert!(
+            evidence_mentions(
+                &r,
+                "newer-version ticket.status_changed event was rejected (rejected 400)"
+            ),
+            "{r:#?}"
+        );
+        assert_eq!(r.evidence[0].event_ids, vec![STATUS_1.to_string()]);
+        assert!(!r.evidence[0].timeline.is_empty());
+        // The refusal and the ticket left in its old stage.
+        assert_summary(
+            &r,
+            "1 event(s) sent in a newer payload version; 2 refused or misapplied",
+        );
+    }
+
+    #[test]
+    fn tolerates_drift_fails_when_a_drifted_event_is_acked_but_misapplied() {
+        let faulted = Run::all_acked()
+            .drifted(&[STATUS_1])
+            .edit(|s| set_property(s, "3", "hs_pipeline_stage", "1"));
+        let r = Case::new(faulted).state_check(CheckName::ToleratesDrift);
+        assert_verdict(&r, Verdict::Fail);
+        assert!(evidence_mentions(&r, "hs_pipeline_stage"), "{r:#?}");
+        assert_summary(&r, "1 refused or misapplied");
+    }
+
+    #[test]
+    fn tolerates_drift_ignores_differences_unrelated_to_drifted_events() {
+        // Ticket 70002 is missing, but only events of ticket 70001 drifted.
+        let faulted = Run::all_acked()
+            .drifted(&[STATUS_1])
+            .edit(|s| remove_object(s, "4"));
+        let r = Case::new(faulted).state_check(CheckName::ToleratesDrift);
+        assert_verdict(&r, Verdict::Pass);
+    }
+
+    // ---- declared mapping (expected-state oracle) ----
+
+    #[test]
+    fn declared_mapping_passes_on_the_correct_state() {
+        let case = Case::new(Run::all_acked()).mapping(Mapping::canonical());
+        for check in [CheckName::NoLoss, CheckName::Idempotent] {
+            let r = case.state_check(check);
+            assert_verdict(&r, Verdict::Pass);
+            assert!(!r.summary.contains("declared mapping"), "{}", r.summary);
+        }
+    }
+
+    #[test]
+    fn a_dropped_association_fails_no_loss_even_when_both_runs_agree() {
+        let drop = |s: &mut crate::crm::CrmSnapshot| remove_association(s, "3", "1");
+        let case = Case::with(Run::all_acked().edit(drop), Run::all_acked().edit(drop));
+        // Without the mapping the differential oracle sees nothing.
+        assert_verdict(&case.state_check(CheckName::NoLoss), Verdict::Pass);
+        let case = case.mapping(Mapping::canonical());
+        let r = case.state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Fail);
+        assert_eq!(r.summary, "2 violation(s) of the declared mapping");
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_1]));
+        assert!(
+            evidence_mentions(
+                &r,
+                "clean run: tickets 70001 is not associated with contacts ada.lovelace0@customer.example"
+            ),
+            "{r:#?}"
+        );
+        assert!(
+            evidence_mentions(&r, "faulted run: tickets 70001"),
+            "{r:#?}"
+        );
+        // The mapping adds nothing to the other checks.
+        assert_verdict(&case.state_check(CheckName::Idempotent), Verdict::Pass);
+        assert_verdict(&case.state_check(CheckName::Converges), Verdict::Pass);
+    }
+
+    #[test]
+    fn a_duplicate_contact_in_both_runs_fails_idempotent_with_the_mapping() {
+        let dup = |s: &mut crate::crm::CrmSnapshot| {
+            let c = copy_of(s, "1", "7");
+            add_object(s, c);
+        };
+        let case = Case::with(Run::all_acked().edit(dup), Run::all_acked().edit(dup));
+        assert_verdict(&case.state_check(CheckName::Idempotent), Verdict::Pass);
+        let case = case.mapping(Mapping::canonical());
+        let r = case.state_check(CheckName::Idempotent);
+        assert_verdict(&r, Verdict::Fail);
+        assert_eq!(evidence_ids(&r), ids(&[CREATE_1]));
+        assert!(
+            evidence_mentions(&r, "2 contacts with email=ada.lovelace0@customer.example"),
+            "{r:#?}"
+        );
+        assert_summary(&r, "2 violation(s) of the declared mapping");
+    }
+
+    #[test]
+    fn declared_violations_are_appended_to_a_differential_failure() {
+        // Faulted run alone lacks ticket 70002: a differential loss, and
+        // the declared mapping says so too (the ticket and its association).
+        let case = Case::new(Run::all_acked().edit(|s| remove_object(s, "4")))
+            .mapping(Mapping::canonical());
+        let r = case.state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Fail);
+        assert_summary(&r, "2 effect(s) of acked events are missing");
+        assert_summary(&r, "; 2 violation(s) of the declared mapping");
+        assert!(evidence_mentions(
+            &r,
+            "faulted run: no tickets with helpdesk_ticket_id=70002"
+        ));
+    }
+
+    #[test]
+    fn the_mapping_is_not_consulted_when_a_run_did_not_settle() {
+        let drop = |s: &mut crate::crm::CrmSnapshot| remove_association(s, "3", "1");
+        let case = Case::with(
+            Run::all_acked().edit(drop),
+            Run::all_acked().edit(drop).timed_out("deadline"),
+        )
+        .mapping(Mapping::canonical());
+        let r = case.state_check(CheckName::NoLoss);
+        assert_verdict(&r, Verdict::Unknown);
+        assert!(r.evidence.is_empty());
+    }
+
+    // ---- key index ----
+
+    #[test]
+    fn key_index_prefers_the_most_specific_key() {
+        let index = KeyIndex::new(&workload());
+        // A note body naming the comment and its ticket: the comment wins.
+        assert_eq!(index.related([NOTE_BODY]), vec![COMMENT_1.to_string()]);
+        assert_eq!(index.related([TICKET_2]), vec![CREATE_2.to_string()]);
+        // An email names the creations of its requester's tickets.
+        assert_eq!(index.related([ADA]), vec![CREATE_1.to_string()]);
+        assert!(index.related(["unrelated words"]).is_empty());
+    }
+}
