@@ -403,6 +403,16 @@ fn rejects_forgeries_skips_fails_on_ack_and_on_trace_and_passes_on_401() {
     let (v, _, evidence) = verdict(&s, &w, &clean, &trace, None, CheckName::RejectsForgeries);
     assert_eq!(v, Verdict::Fail);
     assert!(evidence[0].contains("990001"), "{evidence:?}");
+    // A marker inside punctuation (`zen:ticket:990001`) is still a trace.
+    let mut note = refused.clone();
+    note.snapshot.objects.get_mut("notes").unwrap().push(object(
+        "notes",
+        "778",
+        &[("hs_note_body", "forged for zen:ticket:990001, see above")],
+    ));
+    let (v, summary, _) = verdict(&s, &w, &clean, &note, None, CheckName::RejectsForgeries);
+    assert_eq!(v, Verdict::Fail);
+    assert!(summary.contains("1 CRM object(s)"), "{summary}");
 }
 
 #[test]

@@ -39,10 +39,13 @@ pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
     let markers = &input.faulted.forged_markers;
     for objects in input.faulted.snapshot.objects.values() {
         for o in objects {
+            // A marker counts as a whole value or a word of one
+            // (`zen:ticket:990001`, `ticket 990001:` …), never inside a longer number.
             if let Some((k, v)) = o.properties.iter().find(|(_, v)| {
-                markers
-                    .iter()
-                    .any(|m| v.split_whitespace().any(|w| w == m) || *v == m)
+                markers.iter().any(|m| {
+                    v.split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(|w| w == m)
+                })
             }) {
                 evidence.push(Evidence {
                     what: format!(
@@ -56,10 +59,11 @@ pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
             }
         }
     }
-    let rejected = forged
+    let acked = forged
         .iter()
-        .filter(|d| log.attempts_of(d.index).all(|a| !a.outcome.sut_acked()))
+        .filter(|d| log.attempts_of(d.index).any(|a| a.outcome.sut_acked()))
         .count();
+    let traces = evidence.len() - acked;
     if evidence.is_empty() {
         CheckResult::new(
             CheckName::RejectsForgeries,
@@ -75,8 +79,7 @@ pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
             CheckName::RejectsForgeries,
             Verdict::Fail,
             format!(
-                "{} of {} forged deliveries were accepted or had an effect",
-                forged.len() - rejected.min(forged.len()),
+                "{acked} of {} forged deliveries were acked; {traces} CRM object(s) carry keys only forgeries used",
                 forged.len()
             ),
             evidence,
@@ -138,7 +141,7 @@ mod tests {
         assert_verdict(&r, Verdict::Fail);
         assert_eq!(
             r.summary,
-            "1 of 1 forged deliveries were accepted or had an effect"
+            "1 of 1 forged deliveries were acked; 0 CRM object(s) carry keys only forgeries used"
         );
         assert_eq!(evidence_ids(&r), ids(&["forged-1"]));
         assert!(
@@ -183,7 +186,10 @@ mod tests {
             ),
             "{r:#?}"
         );
-        assert_summary(&r, "of 1 forged deliveries were accepted or had an effect");
+        assert_summary(
+            &r,
+            "0 of 1 forged deliveries were acked; 1 CRM object(s) carry keys only forgeries used",
+        );
         assert!(r.evidence[0].objects.is_some());
     }
 

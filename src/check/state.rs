@@ -263,21 +263,25 @@ fn ack_after_commit(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) 
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    // Only effects that are missing altogether: a property that differs is
+    // `converges`' business, and may come from an event acked after the restart.
     let missing: Vec<Difference> = diffs
         .iter()
         .filter(|d| {
             matches!(
                 d,
-                Difference::Missing { .. }
-                    | Difference::MissingAssociation { .. }
-                    | Difference::Mismatch { .. }
+                Difference::Missing { .. } | Difference::MissingAssociation { .. }
             )
         })
         .cloned()
         .collect();
     let lost: Vec<Evidence> = related_to(index, &missing, &acked_before)
         .into_iter()
-        .map(|(d, _)| evidence_for(input, index, d, true))
+        .map(|(d, acked_ids)| Evidence {
+            // Name only the events acked before the crash.
+            event_ids: acked_ids,
+            ..evidence_for(input, index, d, true)
+        })
         .collect();
     let summary = format!(
         "{} crash(es); {} event(s) were acked before the last one",
