@@ -444,9 +444,29 @@ async fn execute(
         delivered_rx,
     );
     let watchdog = hang_watchdog(log.clone(), policy.concurrency, policy.timeout);
+    // A SUT that exits on its own is reported at once, not after every
+    // delivery has dead-lettered against a closed port.
+    let death_watch = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut s = sut.lock().await;
+            if let Some(status) = s.exit_status() {
+                let tail = s.tail(20);
+                s.kill().await;
+                return (status, tail);
+            }
+        }
+    };
     let outcome = tokio::select! {
         _ = async { tokio::join!(deliver, nemesis) } => Ok(()),
         attempts = watchdog => Err(attempts),
+        (status, tail) = death_watch => {
+            return Err(RunError::SutDied {
+                status,
+                run: if clean { "clean" } else { "faulted" },
+                tail,
+            });
+        }
     };
     if let Err(attempts) = outcome {
         let mut sut = sut.lock().await;
