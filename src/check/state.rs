@@ -328,21 +328,13 @@ fn replays(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckR
             .map(|(d, _)| evidence_for(input, index, d, false)),
     );
     let summary = format!("{} dead-lettered event(s) replayed", replayed.len());
-    if evidence.is_empty() {
-        CheckResult::new(
-            CheckName::Replays,
-            Verdict::Pass,
-            format!("{summary}; each landed exactly once"),
-            Vec::new(),
-        )
-    } else {
-        CheckResult::new(
-            CheckName::Replays,
-            Verdict::Fail,
-            format!("{summary}; {} did not land exactly once", evidence.len()),
-            evidence,
-        )
-    }
+    let fail = format!("{summary}; {} did not land exactly once", evidence.len());
+    CheckResult::judge(
+        CheckName::Replays,
+        evidence,
+        format!("{summary}; each landed exactly once"),
+        fail,
+    )
 }
 
 fn tolerates_drift(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
@@ -354,21 +346,13 @@ fn tolerates_drift(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -
             .map(|(d, _)| evidence_for(input, index, d, false)),
     );
     let summary = format!("{} event(s) sent in a newer payload version", drifted.len());
-    if evidence.is_empty() {
-        CheckResult::new(
-            CheckName::ToleratesDrift,
-            Verdict::Pass,
-            format!("{summary}; all acked and applied like their older form"),
-            Vec::new(),
-        )
-    } else {
-        CheckResult::new(
-            CheckName::ToleratesDrift,
-            Verdict::Fail,
-            format!("{summary}; {} refused or misapplied", evidence.len()),
-            evidence,
-        )
-    }
+    let fail = format!("{summary}; {} refused or misapplied", evidence.len());
+    CheckResult::judge(
+        CheckName::ToleratesDrift,
+        evidence,
+        format!("{summary}; all acked and applied like their older form"),
+        fail,
+    )
 }
 
 fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {

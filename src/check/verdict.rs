@@ -167,6 +167,20 @@ impl CheckResult {
     /// Most evidence items kept per check.
     pub const MAX_EVIDENCE: usize = 20;
 
+    /// Pass with `pass` when there is no evidence, else fail with `fail`.
+    pub fn judge(
+        check: CheckName,
+        evidence: Vec<Evidence>,
+        pass: impl Into<String>,
+        fail: impl Into<String>,
+    ) -> CheckResult {
+        if evidence.is_empty() {
+            CheckResult::new(check, Verdict::Pass, pass, evidence)
+        } else {
+            CheckResult::new(check, Verdict::Fail, fail, evidence)
+        }
+    }
+
     /// Builds a result, truncating evidence.
     pub fn new(
         check: CheckName,
