@@ -122,17 +122,12 @@ enum SutCommand {
     Flaws,
 }
 
+/// How to start and talk to the SUT; shared by `run` and `fuzz`.
 #[derive(Debug, Args)]
-struct RunArgs {
+struct SutArgs {
     /// Command that starts the SUT (run with `sh -c`); default: the bundled reference receiver.
     #[arg(long, value_name = "CMD")]
     sut: Option<String>,
-    /// Scenario: a built-in name, a .toml file or a directory (repeatable); default: the built-in suite.
-    #[arg(long = "scenario", short = 's', value_name = "NAME|FILE|DIR")]
-    scenarios: Vec<String>,
-    /// Replace every scenario's seed.
-    #[arg(long)]
-    seed: Option<u64>,
     /// Project file with the SUT, delivery preset and declared mapping
     /// (default: ./hookproof.toml when it exists).
     #[arg(long, value_name = "FILE")]
@@ -146,18 +141,35 @@ struct RunArgs {
     /// Path the SUT answers 2xx on when ready (default /healthz).
     #[arg(long, value_name = "PATH")]
     health_path: Option<String>,
+    /// Path the SUT answers 2xx on when it has no unfinished work; lets a run
+    /// settle at once instead of after a quiet period (default for the
+    /// bundled reference receiver: /hookproof/idle).
+    #[arg(long, value_name = "PATH")]
+    idle_path: Option<String>,
     /// How long the SUT may take to become ready (default 15s).
     #[arg(long, value_name = "DURATION")]
     sut_startup_timeout: Option<String>,
     /// A real producer's retry policy for every scenario: zendesk, hubspot, svix, stripe, github.
     #[arg(long, value_name = "PRESET")]
     delivery_preset: Option<String>,
-    /// Directory for report.json, junit.xml, delivery logs and SUT logs.
-    #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
-    report_dir: PathBuf,
     /// Load contracts from this directory instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     contracts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    sut: SutArgs,
+    /// Scenario: a built-in name, a .toml file or a directory (repeatable); default: the built-in suite.
+    #[arg(long = "scenario", short = 's', value_name = "NAME|FILE|DIR")]
+    scenarios: Vec<String>,
+    /// Replace every scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Directory for report.json, junit.xml, delivery logs and SUT logs.
+    #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
+    report_dir: PathBuf,
     /// Scenarios run at the same time (each has its own SUT and mocks).
     #[arg(long, short = 'j', default_value_t = 3, value_name = "N")]
     jobs: usize,
@@ -276,7 +288,39 @@ fn default_sut() -> String {
     format!("{} sut reference", shell_quote(&exe))
 }
 
-async fn run(args: RunArgs) -> i32 {
+/// A resolved `SutArgs`: the run configuration plus what the report needs.
+struct ResolvedSut {
+    config: RunConfig,
+    /// The SUT command the user gave (None: the bundled reference receiver).
+    user_sut: Option<String>,
+    /// The command actually run.
+    sut_command: String,
+    /// Keeps the per-run state directories alive.
+    _work_dir: tempfile::TempDir,
+}
+
+impl ResolvedSut {
+    /// The `--sut …` part of a command line that reruns this SUT (empty for
+    /// the bundled reference receiver).
+    fn sut_flag(&self) -> String {
+        if self.user_sut.is_some() {
+            let idle = self
+                .config
+                .sut
+                .idle_path
+                .as_ref()
+                .map(|p| format!(" --idle-path {}", shell_quote(p)))
+                .unwrap_or_default();
+            format!(" --sut {}{idle}", shell_quote(&self.sut_command))
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Resolves flags, `hookproof.toml` and defaults into a run configuration;
+/// on error, reports it and returns the exit code.
+fn resolve_sut(args: &SutArgs) -> Result<ResolvedSut, i32> {
     let config_path = args
         .config
         .clone()
@@ -285,7 +329,7 @@ async fn run(args: RunArgs) -> i32 {
         Ok(p) => p.unwrap_or_default(),
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_ERROR;
+            return Err(EXIT_ERROR);
         }
     };
     let from_file = |flag: &str| format!("{flag} (from {})", config_path.display());
@@ -294,30 +338,27 @@ async fn run(args: RunArgs) -> i32 {
         (None, Some(s)) => (s.clone(), from_file("sut.scheme")),
         (None, None) => ("zendesk".to_string(), "--scheme".to_string()),
     };
-    let scheme: Scheme = match scheme_text.parse() {
-        Ok(s) => s,
-        Err(e) => return usage_error(&scheme_flag, e),
-    };
+    let scheme: Scheme = scheme_text
+        .parse()
+        .map_err(|e| usage_error(&scheme_flag, e))?;
     let startup_timeout = match (&args.sut_startup_timeout, project.sut.startup_timeout) {
-        (Some(text), _) => match scenario::duration::parse(text) {
-            Ok(d) => d,
-            Err(e) => return usage_error("--sut-startup-timeout", e),
-        },
+        (Some(text), _) => scenario::duration::parse(text)
+            .map_err(|e| usage_error("--sut-startup-timeout", e))?,
         (None, Some(d)) => d,
         (None, None) => Duration::from_secs(15),
     };
     let preset = match (&args.delivery_preset, project.sut.delivery_preset) {
-        (Some(text), _) => match serde_json::from_value::<crate::producer::Preset>(
-            serde_json::Value::String(text.clone()),
-        ) {
-            Ok(p) => Some(p),
-            Err(_) => {
-                return usage_error(
+        (Some(text), _) => Some(
+            serde_json::from_value::<crate::producer::Preset>(serde_json::Value::String(
+                text.clone(),
+            ))
+            .map_err(|_| {
+                usage_error(
                     "--delivery-preset",
                     format!("{text:?} is not one of zendesk, hubspot, svix, stripe, github"),
-                );
-            }
-        },
+                )
+            })?,
+        ),
         (None, p) => p,
     };
     let webhook_path = args
@@ -330,12 +371,27 @@ async fn run(args: RunArgs) -> i32 {
         .clone()
         .or(project.sut.health_path.clone())
         .unwrap_or_else(|| "/healthz".into());
+    let user_sut = args.sut.clone().or(project.sut.command.clone());
+    // The bundled reference receiver declares its idle probe; a user's SUT
+    // declares one with --idle-path or in hookproof.toml, or none.
+    let idle_path = args
+        .idle_path
+        .clone()
+        .or(project.sut.idle_path.clone())
+        .or_else(|| {
+            user_sut
+                .is_none()
+                .then(|| crate::reference::IDLE_PATH.to_string())
+        });
     for (flag, path) in [
-        ("--webhook-path", &webhook_path),
-        ("--health-path", &health_path),
+        ("--webhook-path", Some(&webhook_path)),
+        ("--health-path", Some(&health_path)),
+        ("--idle-path", idle_path.as_ref()),
     ] {
-        if !path.starts_with('/') {
-            return usage_error(flag, format!("{path:?} must start with `/`"));
+        if let Some(path) = path
+            && !path.starts_with('/')
+        {
+            return Err(usage_error(flag, format!("{path:?} must start with `/`")));
         }
     }
     let contracts = match &args.contracts {
@@ -346,17 +402,9 @@ async fn run(args: RunArgs) -> i32 {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_ERROR;
+            return Err(EXIT_ERROR);
         }
     };
-    let scenarios = match load_scenarios(&args.scenarios) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    if let Err(e) = check_report_dir(&args.report_dir) {
-        return usage_error("--report-dir", e);
-    }
-    let user_sut = args.sut.clone().or(project.sut.command.clone());
     let sut_command = user_sut.clone().unwrap_or_else(default_sut);
     // The bundled reference receiver declares the canonical mapping; a user's
     // SUT declares one in hookproof.toml, or none.
@@ -364,27 +412,51 @@ async fn run(args: RunArgs) -> i32 {
         None => Some(crate::check::Mapping::canonical()),
         Some(_) => project.declared_mapping(),
     };
-    let work_dir = match tempfile::Builder::new().prefix("hookproof-").tempdir() {
-        Ok(d) => d,
-        Err(e) => {
+    let work_dir = tempfile::Builder::new()
+        .prefix("hookproof-")
+        .tempdir()
+        .map_err(|e| {
             eprintln!("error: cannot create a temporary directory: {e}");
-            return EXIT_ERROR;
-        }
-    };
+            EXIT_ERROR
+        })?;
     let config = RunConfig {
         sut: SutSpec {
             command: sut_command.clone(),
             webhook_path,
             health_path,
             startup_timeout,
+            idle_path,
         },
         scheme,
         contracts,
         work_dir: work_dir.path().to_path_buf(),
-        seed_override: args.seed,
+        seed_override: None,
         mapping,
         preset,
     };
+    Ok(ResolvedSut {
+        config,
+        user_sut,
+        sut_command,
+        _work_dir: work_dir,
+    })
+}
+
+async fn run(args: RunArgs) -> i32 {
+    let scenarios = match load_scenarios(&args.scenarios) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Err(e) = check_report_dir(&args.report_dir) {
+        return usage_error("--report-dir", e);
+    }
+    let resolved = match resolve_sut(&args.sut) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut config = resolved.config.clone();
+    config.seed_override = args.seed;
+    let scheme = config.scheme;
     let started_at = chrono::Utc::now();
     let started = Instant::now();
     let progress = Progress::new(args.quiet);
@@ -414,20 +486,16 @@ async fn run(args: RunArgs) -> i32 {
     };
     let replay = |o: &ScenarioOutcome| {
         let source = o.source.strip_prefix("builtin:").unwrap_or(&o.source);
-        let sut = if user_sut.is_some() {
-            format!(" --sut {}", shell_quote(&sut_command))
-        } else {
-            String::new()
-        };
         format!(
-            "hookproof run{sut} --scenario {} --seed {}",
+            "hookproof run{} --scenario {} --seed {}",
+            resolved.sut_flag(),
             shell_quote(source),
             o.seed
         )
     };
     let report = RunReport::new(
         &outcomes,
-        &sut_command,
+        &resolved.sut_command,
         &scheme.to_string(),
         started_at,
         started.elapsed(),
@@ -623,6 +691,7 @@ async fn selftest(args: SelftestArgs) -> i32 {
             webhook_path: "/webhooks/helpdesk".into(),
             health_path: "/healthz".into(),
             startup_timeout: Duration::from_secs(15),
+            idle_path: Some(crate::reference::IDLE_PATH.to_string()),
         },
         scheme: Scheme::Zendesk,
         contracts,

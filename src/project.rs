@@ -7,6 +7,7 @@
 //! command = "python3 receiver.py"
 //! webhook-path = "/webhooks/helpdesk"
 //! health-path = "/healthz"
+//! idle-path = "/hookproof/idle"
 //! scheme = "zendesk"
 //! startup-timeout = "15s"
 //! delivery-preset = "zendesk"
@@ -42,6 +43,8 @@ pub struct SutSection {
     pub webhook_path: Option<String>,
     /// Readiness path.
     pub health_path: Option<String>,
+    /// Idle probe path (2xx when the SUT has no unfinished work).
+    pub idle_path: Option<String>,
     /// Signature scheme name.
     pub scheme: Option<String>,
     /// How long the SUT may take to become ready.

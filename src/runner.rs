@@ -481,9 +481,11 @@ async fn execute(
         });
     }
 
+    let idle_url = sut.lock().await.idle_url();
     let settle = settle(
         &crm,
         &helpdesk,
+        idle_url.as_deref(),
         scenario.settle.quiet,
         scenario.settle.deadline,
     )
@@ -547,34 +549,68 @@ async fn execute(
     })
 }
 
-/// Waits until the CRM and the helpdesk API have been quiet for `quiet`
-/// (the SUT has nothing left to do), or `deadline` passes.
+/// Quiet period required of the CRM and helpdesk API when the SUT reports
+/// itself idle (covers a request the SUT is about to send as it turns idle).
+const IDLE_QUIET: Duration = Duration::from_millis(40);
+
+/// Waits until the SUT has nothing left to do, or `deadline` passes. Without
+/// an idle probe that means the CRM and the helpdesk API have been quiet for
+/// `quiet`; with one, that the probe answers 2xx twice in a row while the CRM
+/// has no request in flight and has been quiet for [`IDLE_QUIET`].
 async fn settle(
     crm: &MockCrm,
     helpdesk: &MockHelpdesk,
+    idle_url: Option<&str>,
     quiet: Duration,
     deadline: Duration,
 ) -> Option<Settle> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .expect("a plain HTTP client always builds");
     let start = Instant::now();
+    let mut idle_streak = 0;
     loop {
         let last = crm
             .last_activity()
             .into_iter()
             .chain(helpdesk.last_activity())
             .fold(start, Instant::max);
-        if crm.in_flight() == 0 && last.elapsed() >= quiet {
-            return None;
+        let calm = crm.in_flight() == 0;
+        match idle_url {
+            None if calm && last.elapsed() >= quiet => return None,
+            None => {}
+            Some(url) => {
+                let idle = calm
+                    && last.elapsed() >= IDLE_QUIET
+                    && client
+                        .get(url)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success());
+                idle_streak = if idle { idle_streak + 1 } else { 0 };
+                if idle_streak >= 2 {
+                    return None;
+                }
+            }
         }
         if start.elapsed() >= deadline {
             return Some(Settle::TimedOut {
                 reason: format!(
-                    "the CRM was still receiving requests {deadline:?} after the last delivery \
-                     finished ({} in flight); the SUT may be retrying forever",
-                    crm.in_flight()
+                    "the SUT still had work {deadline:?} after the last delivery finished \
+                     ({} CRM requests in flight{}); the SUT may be retrying forever",
+                    crm.in_flight(),
+                    if idle_url.is_some() {
+                        ", its idle probe not answering 2xx"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(if idle_url.is_some() { 10 } else { 25 }))
+            .await;
     }
 }
 

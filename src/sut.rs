@@ -26,6 +26,11 @@ pub struct SutSpec {
     pub health_path: String,
     /// How long to wait for readiness.
     pub startup_timeout: Duration,
+    /// Idle probe (`GET` answers 2xx when the SUT has no unfinished work:
+    /// everything it acked is applied or given up). When set, a run settles
+    /// as soon as the SUT is idle and the CRM has no request in flight,
+    /// instead of waiting for a quiet period; see `docs/design-notes.md`.
+    pub idle_path: Option<String>,
 }
 
 /// The protocol environment handed to the SUT.
@@ -174,6 +179,14 @@ impl SutProcess {
         };
         sut.spawn_and_wait().await?;
         Ok(sut)
+    }
+
+    /// The idle probe URL, when the SUT declares one.
+    pub fn idle_url(&self) -> Option<String> {
+        self.spec
+            .idle_path
+            .as_ref()
+            .map(|p| format!("http://127.0.0.1:{}{p}", self.env.port))
     }
 
     /// The webhook URL.

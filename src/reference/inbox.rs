@@ -236,6 +236,16 @@ impl Inbox {
         .await
     }
 
+    /// Number of pending rows (received, neither applied nor dead-lettered).
+    pub async fn pending_count(&self) -> rusqlite::Result<u64> {
+        self.with(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM inbox WHERE state = 'pending'")?
+                .query_row([], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
     /// The earliest `next_attempt_at` among pending rows not in `exclude`.
     pub async fn next_due_at(&self, exclude: HashSet<i64>) -> rusqlite::Result<Option<i64>> {
         self.with(move |c| {

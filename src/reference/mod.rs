@@ -21,4 +21,4 @@ pub mod worker;
 
 pub use config::{ReferenceConfig, ReferenceError};
 pub use flaw::{Flaw, UnknownFlaw};
-pub use receiver::{serve, serve_with};
+pub use receiver::{IDLE_PATH, serve, serve_with};

@@ -24,6 +24,10 @@ use crate::reference::mapping::Mapper;
 use crate::reference::worker::Worker;
 use crate::signing;
 
+/// The idle probe: `200` when every acked event is applied or dead-lettered,
+/// `503` with the backlog otherwise (see `SutSpec::idle_path`).
+pub const IDLE_PATH: &str = "/hookproof/idle";
+
 /// How long in-flight requests may finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -92,6 +96,7 @@ pub async fn serve_with(
     });
     let router = Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
+        .route(IDLE_PATH, get(idle))
         .route(&webhook_path, post(webhook))
         .with_state(app);
 
@@ -141,6 +146,17 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 
 fn error(status: StatusCode, message: &str) -> Response {
     answer(status, json!({"status": "error", "message": message}))
+}
+
+async fn idle(State(app): State<Arc<App>>) -> Response {
+    match app.worker.backlog().await {
+        Ok(0) => answer(StatusCode::OK, json!({"idle": true, "backlog": 0})),
+        Ok(n) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"idle": false, "backlog": n}),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
 }
 
 async fn webhook(
@@ -195,8 +211,7 @@ async fn webhook(
             .unwrap_or_else(|p| p.into_inner())
             .insert(event.id.clone());
         if new {
-            let worker = app.worker.clone();
-            tokio::spawn(async move { worker.apply_in_memory(event, traceparent).await });
+            app.worker.clone().spawn_in_memory(event, traceparent);
         }
         return accepted();
     }

@@ -36,6 +36,8 @@ pub struct Worker {
     finished: watch::Sender<u64>,
     claimed: Mutex<HashSet<i64>>,
     gate: Mutex<Gate>,
+    /// Events being processed in memory (the `ack-before-commit` flaw).
+    in_memory: std::sync::atomic::AtomicUsize,
 }
 
 /// The global pause: while the CRM is overloaded or down, no event is
@@ -79,6 +81,7 @@ impl Worker {
             finished: watch::channel(0).0,
             claimed: Mutex::new(HashSet::new()),
             gate: Mutex::new(Gate::default()),
+            in_memory: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -258,8 +261,27 @@ impl Worker {
         }
     }
 
-    /// The `ack-before-commit` flaw: a few quick in-memory attempts, then drop.
-    pub async fn apply_in_memory(&self, event: Event, traceparent: Option<String>) {
+    /// Work not finished yet: pending inbox rows plus events processed in
+    /// memory. Zero means the receiver is idle (everything it acked is
+    /// applied or dead-lettered), which the `/hookproof/idle` endpoint reports.
+    pub async fn backlog(&self) -> rusqlite::Result<u64> {
+        let in_memory = self.in_memory.load(std::sync::atomic::Ordering::SeqCst) as u64;
+        Ok(self.inbox.pending_count().await? + in_memory)
+    }
+
+    /// The `ack-before-commit` flaw: a few quick in-memory attempts, then
+    /// drop, in a background task. The event counts in [`Worker::backlog`]
+    /// from this call on.
+    pub fn spawn_in_memory(self: Arc<Self>, event: Event, traceparent: Option<String>) {
+        use std::sync::atomic::Ordering;
+        self.in_memory.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            self.apply_in_memory_attempts(event, traceparent).await;
+            self.in_memory.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    async fn apply_in_memory_attempts(&self, event: Event, traceparent: Option<String>) {
         for attempt in 1..=IN_MEMORY_ATTEMPTS {
             match self.mapper.apply(&event, traceparent.as_deref()).await {
                 Ok(outcome) => {
