@@ -2,6 +2,7 @@
 //! owns the exit codes — 0 every check passed, 1 a check failed, 2 a usage,
 //! configuration or SUT error. Nothing else in the crate prints or exits.
 
+use crate::check::CheckName;
 use crate::contract::Contracts;
 use crate::reference::{self, Flaw};
 use crate::report::{RunReport, check_report_dir, summary_table, write_report_dir};
@@ -55,6 +56,9 @@ enum Command {
     /// Run the suite against the reference receiver and each of its flawed
     /// variants: the reference must pass everything, each flaw must be caught.
     Selftest(SelftestArgs),
+    /// Generate workloads and fault schedules (proptest), run them against
+    /// the SUT, and shrink the first failure to a minimal scenario file.
+    Fuzz(FuzzArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +182,53 @@ struct RunArgs {
     quiet: bool,
 }
 
+#[derive(Debug, Args)]
+struct FuzzArgs {
+    #[command(flatten)]
+    sut: SutArgs,
+    /// Generated cases to run (at most).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    cases: usize,
+    /// Stop generating cases after this long (e.g. 60s); shrinking is extra.
+    #[arg(long, value_name = "DURATION")]
+    time: Option<String>,
+    /// Seed of the case generator (default: from the clock; always printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Properties judged, comma-separated check names (default: every check
+    /// but the timing ones, ack_latency and backs_off).
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    properties: Vec<String>,
+    /// Cases run at the same time (each has its own SUT processes and mocks).
+    #[arg(long, short = 'j', default_value_t = 4, value_name = "N")]
+    jobs: usize,
+    /// Most tickets per generated workload.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    max_tickets: usize,
+    /// Most faults per generated schedule.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    max_faults: usize,
+    /// Never generate SUT crashes (sut.kill).
+    #[arg(long)]
+    no_crashes: bool,
+    /// Most shrink steps (each re-runs the SUT).
+    #[arg(long, default_value_t = 150, value_name = "N")]
+    max_shrink_steps: usize,
+    /// Longest time spent shrinking.
+    #[arg(long, default_value = "3m", value_name = "DURATION")]
+    shrink_time: String,
+    /// Where minimal failing cases are saved, and re-checked first on the
+    /// next run (like proptest's regression files).
+    #[arg(long, default_value = "fuzz-regressions", value_name = "DIR")]
+    regressions: PathBuf,
+    /// Neither re-check nor save regressions.
+    #[arg(long)]
+    no_regressions: bool,
+    /// No live progress on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
 /// Entry point of the `hookproof` binary; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -205,6 +256,7 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Selftest(args) => runtime.block_on(selftest(args)),
+        Command::Fuzz(args) => runtime.block_on(fuzz(args)),
         Command::Mock(MockCommand::Crm { token }) => runtime.block_on(mock_crm(token)),
         Command::Contracts(ContractsCommand::List) => match Contracts::builtin() {
             Ok(c) => {
@@ -342,8 +394,9 @@ fn resolve_sut(args: &SutArgs) -> Result<ResolvedSut, i32> {
         .parse()
         .map_err(|e| usage_error(&scheme_flag, e))?;
     let startup_timeout = match (&args.sut_startup_timeout, project.sut.startup_timeout) {
-        (Some(text), _) => scenario::duration::parse(text)
-            .map_err(|e| usage_error("--sut-startup-timeout", e))?,
+        (Some(text), _) => {
+            scenario::duration::parse(text).map_err(|e| usage_error("--sut-startup-timeout", e))?
+        }
         (None, Some(d)) => d,
         (None, None) => Duration::from_secs(15),
     };
@@ -514,6 +567,174 @@ async fn run(args: RunArgs) -> i32 {
         }
     }
     if report.passed { EXIT_PASS } else { EXIT_FAIL }
+}
+
+async fn fuzz(args: FuzzArgs) -> i32 {
+    use crate::fuzz::{FuzzConfig, FuzzEvent, FuzzSpace};
+    let properties = if args.properties.is_empty() {
+        crate::fuzz::DEFAULT_PROPERTIES.to_vec()
+    } else {
+        let mut names = Vec::new();
+        for p in &args.properties {
+            match CheckName::ALL.iter().find(|c| c.as_str() == p.trim()) {
+                Some(c) => names.push(*c),
+                None => {
+                    let known: Vec<&str> = CheckName::ALL.iter().map(|c| c.as_str()).collect();
+                    return usage_error(
+                        "--properties",
+                        format!("{p:?} is not a check; use some of: {}", known.join(", ")),
+                    );
+                }
+            }
+        }
+        names
+    };
+    let time = match args
+        .time
+        .as_deref()
+        .map(scenario::duration::parse)
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => return usage_error("--time", e),
+    };
+    let shrink_time = match scenario::duration::parse(&args.shrink_time) {
+        Ok(t) => t,
+        Err(e) => return usage_error("--shrink-time", e),
+    };
+    for (flag, value) in [
+        ("--cases", args.cases),
+        ("--jobs", args.jobs),
+        ("--max-tickets", args.max_tickets),
+    ] {
+        if value == 0 {
+            return usage_error(flag, "must be at least 1");
+        }
+    }
+    let resolved = match resolve_sut(&args.sut) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let config = FuzzConfig {
+        run: resolved.config.clone(),
+        space: FuzzSpace {
+            max_tickets: args.max_tickets,
+            max_changes: 2,
+            max_faults: args.max_faults,
+            crashes: !args.no_crashes,
+            properties,
+        },
+        cases: args.cases,
+        time,
+        seed,
+        jobs: args.jobs,
+        max_shrink_steps: args.max_shrink_steps,
+        shrink_time,
+        regressions: (!args.no_regressions).then(|| args.regressions.clone()),
+        sut_flags: resolved.sut_flag(),
+        partition: None,
+    };
+    if !args.quiet {
+        eprintln!(
+            "fuzz: seed {seed}, up to {} case(s){}, {} at a time, properties: {}",
+            args.cases,
+            time.map(|t| format!(" or {}", humantime::format_duration(t)))
+                .unwrap_or_default(),
+            args.jobs,
+            config
+                .space
+                .properties
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    let tty = std::io::stderr().is_terminal();
+    let quiet = args.quiet;
+    let on_event = move |e: FuzzEvent| {
+        if quiet {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        match e {
+            FuzzEvent::Regression { path, fails } => {
+                let _ = writeln!(
+                    err,
+                    "regression {}: {}",
+                    path.display(),
+                    if fails { "FAILS" } else { "passes" }
+                );
+            }
+            FuzzEvent::Case { cases, elapsed } => {
+                let line = format!(
+                    "{cases} case(s), {:.1} cases/s",
+                    cases as f64 / elapsed.as_secs_f64().max(1e-9)
+                );
+                if tty {
+                    let _ = write!(err, "\r\x1b[2K{line}");
+                } else if cases % 50 == 0 {
+                    let _ = writeln!(err, "{line}");
+                }
+            }
+            FuzzEvent::Failed { scenario, checks } => {
+                let _ = writeln!(
+                    err,
+                    "{}case {} failed ({}); shrinking…",
+                    if tty { "\r\x1b[2K" } else { "" },
+                    scenario.name,
+                    checks.join(", ")
+                );
+            }
+            FuzzEvent::Shrink {
+                step,
+                events,
+                faults,
+                kept,
+            } => {
+                let line = format!(
+                    "shrink step {step}: smallest failing case {events} event(s), {faults} \
+                     fault(s){}",
+                    if kept { " (new smallest)" } else { "" }
+                );
+                if tty {
+                    let _ = write!(err, "\r\x1b[2K{line}");
+                } else {
+                    let _ = writeln!(err, "{line}");
+                }
+            }
+        }
+        let _ = err.flush();
+    };
+    let report = tokio::select! {
+        r = crate::fuzz::fuzz(&config, &on_event) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: stopped the SUT and the mocks (seed {seed})");
+            return EXIT_ERROR;
+        }
+    };
+    if tty && !quiet {
+        eprint!("\r\x1b[2K");
+    }
+    match report {
+        Ok(report) => {
+            println!("{}", crate::fuzz::summary::summary(&report));
+            if report.failures.is_empty() {
+                EXIT_PASS
+            } else {
+                EXIT_FAIL
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e} (seed {seed})");
+            EXIT_ERROR
+        }
+    }
 }
 
 /// `hookproof contracts validate`.

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod contract;
 pub mod crm;
 pub mod fault;
+pub mod fuzz;
 pub mod helpdesk;
 pub mod history;
 pub mod producer;

@@ -609,8 +609,12 @@ async fn settle(
                 ),
             });
         }
-        tokio::time::sleep(Duration::from_millis(if idle_url.is_some() { 10 } else { 25 }))
-            .await;
+        tokio::time::sleep(Duration::from_millis(if idle_url.is_some() {
+            10
+        } else {
+            25
+        }))
+        .await;
     }
 }
 
