@@ -200,7 +200,7 @@ struct FuzzArgs {
     #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
     properties: Vec<String>,
     /// Cases run at the same time (each has its own SUT processes and mocks).
-    #[arg(long, short = 'j', default_value_t = 4, value_name = "N")]
+    #[arg(long, short = 'j', default_value_t = 8, value_name = "N")]
     jobs: usize,
     /// Most tickets per generated workload.
     #[arg(long, default_value_t = 4, value_name = "N")]
@@ -211,6 +211,10 @@ struct FuzzArgs {
     /// Never generate SUT crashes (sut.kill).
     #[arg(long)]
     no_crashes: bool,
+    /// Also generate CRM hangs (crm.hang): finds receivers without a client
+    /// timeout, but each hung call costs the receiver's client timeout.
+    #[arg(long)]
+    hangs: bool,
     /// Most shrink steps (each re-runs the SUT).
     #[arg(long, default_value_t = 150, value_name = "N")]
     max_shrink_steps: usize,
@@ -475,6 +479,7 @@ fn resolve_sut(args: &SutArgs) -> Result<ResolvedSut, i32> {
     let config = RunConfig {
         sut: SutSpec {
             command: sut_command.clone(),
+            in_process: None,
             webhook_path,
             health_path,
             startup_timeout,
@@ -627,6 +632,7 @@ async fn fuzz(args: FuzzArgs) -> i32 {
             max_changes: 2,
             max_faults: args.max_faults,
             crashes: !args.no_crashes,
+            hangs: args.hangs,
             properties,
         },
         cases: args.cases,
@@ -909,6 +915,7 @@ async fn selftest(args: SelftestArgs) -> i32 {
     let config = RunConfig {
         sut: SutSpec {
             command: String::new(),
+            in_process: None,
             webhook_path: "/webhooks/helpdesk".into(),
             health_path: "/healthz".into(),
             startup_timeout: Duration::from_secs(15),

@@ -7,6 +7,7 @@
 //! when the harness fails or the user presses Ctrl-C (the CLI turns Ctrl-C
 //! into an orderly unwind that drops every `SutProcess`).
 
+use futures::future::BoxFuture;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,11 +16,39 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// A receiver run as a task inside this process instead of as a command
+/// (see `hookproof::testing`). It is given the protocol environment and must
+/// serve until its future is dropped; a crash fault drops the future (so the
+/// receiver should own its background tasks, e.g. in a `JoinSet`) and calls
+/// it again with the same state directory.
+#[derive(Clone)]
+pub struct InProcess(pub Arc<dyn Fn(SutEnv) -> BoxFuture<'static, ()> + Send + Sync>);
+
+impl InProcess {
+    /// Wraps an async function of the environment.
+    pub fn new<F, Fut>(f: F) -> InProcess
+    where
+        F: Fn(SutEnv) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        InProcess(Arc::new(move |env| Box::pin(f(env))))
+    }
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcess(..)")
+    }
+}
+
 /// How to start and probe the SUT.
 #[derive(Debug, Clone)]
 pub struct SutSpec {
-    /// Shell command line (run with `sh -c`).
+    /// Shell command line (run with `sh -c`); for an in-process receiver, a
+    /// name shown in reports.
     pub command: String,
+    /// Run this in-process receiver instead of `command`.
+    pub in_process: Option<InProcess>,
     /// Path the webhooks are POSTed to.
     pub webhook_path: String,
     /// Readiness path (`GET` answers 2xx when ready).
@@ -55,6 +84,11 @@ pub struct SutEnv {
 }
 
 impl SutEnv {
+    /// The address the SUT must listen on.
+    pub fn listen_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// The `HOOKPROOF_*` variables, as passed to the process.
     pub fn vars(&self, spec: &SutSpec) -> Vec<(&'static str, String)> {
         vec![
@@ -137,6 +171,7 @@ pub struct SutProcess {
     spec: SutSpec,
     env: SutEnv,
     child: Option<Child>,
+    task: Option<tokio::task::JoinHandle<()>>,
     pgid: Option<i32>,
     log: Arc<Mutex<Vec<LogLine>>>,
     secrets: Arc<Vec<String>>,
@@ -152,6 +187,15 @@ impl std::fmt::Debug for SutProcess {
             .field("pgid", &self.pgid)
             .finish()
     }
+}
+
+/// Starts tried when the SUT reports its port taken.
+const PORT_TRIES: u32 = 3;
+
+/// Whether SUT output says its listen address was taken.
+fn says_address_in_use(output: &str) -> bool {
+    let output = output.to_ascii_lowercase();
+    output.contains("address already in use") || output.contains("eaddrinuse")
 }
 
 /// Most lines of SUT output kept per process (older lines are dropped).
@@ -171,14 +215,32 @@ impl SutProcess {
             spec,
             env,
             child: None,
+            task: None,
             pgid: None,
             log: Arc::new(Mutex::new(Vec::new())),
             secrets,
             origin: Instant::now(),
             incarnation: 0,
         };
-        sut.spawn_and_wait().await?;
-        Ok(sut)
+        // The port was free when it was picked, but the SUT binds it
+        // later: under load another process's outgoing connection can take
+        // it in between. A SUT that exits saying so gets a fresh port.
+        let mut tries = 1;
+        loop {
+            match sut.spawn_and_wait().await {
+                Err(SutError::ExitedEarly { tail, .. })
+                    if tries < PORT_TRIES && says_address_in_use(&tail) =>
+                {
+                    tries += 1;
+                    sut.env.port = free_port().map_err(|source| SutError::Spawn {
+                        command: sut.spec.command.clone(),
+                        source,
+                    })?;
+                    sut.log.lock().unwrap().clear();
+                }
+                other => return other.map(|()| sut),
+            }
+        }
     }
 
     /// The idle probe URL, when the SUT declares one.
@@ -219,6 +281,10 @@ impl SutProcess {
             let _ = child.kill().await;
             let _ = child.wait().await;
         }
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// SIGKILL, then start the same command with the same state directory.
@@ -231,6 +297,9 @@ impl SutProcess {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
+        if let Some(task) = &self.task {
+            return !task.is_finished();
+        }
         match &mut self.child {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => false,
@@ -239,6 +308,11 @@ impl SutProcess {
 
     /// The exit status, if the process (started and not killed by us) exited.
     pub fn exit_status(&mut self) -> Option<String> {
+        if let Some(task) = &self.task {
+            return task
+                .is_finished()
+                .then(|| "the in-process receiver's future completed".to_string());
+        }
         match &mut self.child {
             Some(child) => child.try_wait().ok().flatten().map(|s| s.to_string()),
             None => None,
@@ -246,6 +320,10 @@ impl SutProcess {
     }
 
     async fn spawn_and_wait(&mut self) -> Result<(), SutError> {
+        if let Some(launch) = &self.spec.in_process {
+            self.task = Some(tokio::spawn((launch.0)(self.env.clone())));
+            return self.wait_ready().await;
+        }
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -314,15 +392,20 @@ impl SutProcess {
             .expect("a plain HTTP client always builds");
         let deadline = Instant::now() + self.spec.startup_timeout;
         loop {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
+            let exited = match (&mut self.child, &self.task) {
+                (Some(child), _) => child.try_wait().ok().flatten().map(|s| s.to_string()),
+                (None, Some(task)) => task
+                    .is_finished()
+                    .then(|| "its future completed".to_string()),
+                (None, None) => None,
+            };
+            if let Some(status) = exited {
                 // Give the output readers a moment to drain.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 self.pgid = None;
                 return Err(SutError::ExitedEarly {
                     command: self.spec.command.clone(),
-                    status: status.to_string(),
+                    status,
                     health_url,
                     tail: self.tail(20),
                 });
@@ -365,6 +448,9 @@ impl SutProcess {
 
 impl Drop for SutProcess {
     fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
         if let Some(pgid) = self.pgid.take() {
             // SAFETY: see `kill`.
             unsafe {
@@ -379,4 +465,18 @@ impl Drop for SutProcess {
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_a_taken_port_in_the_output() {
+        assert!(says_address_in_use(
+            "error: cannot listen on 127.0.0.1:4000: Address already in use (os error 98)"
+        ));
+        assert!(says_address_in_use("Error: listen EADDRINUSE: :::4000"));
+        assert!(!says_address_in_use("error: HOOKPROOF_CRM_URL is not set"));
+    }
 }

@@ -104,6 +104,8 @@ pub struct FuzzFailure {
     pub saved: Option<PathBuf>,
     /// Whether a fresh run of the saved file failed the same way again.
     pub reproduced: bool,
+    /// Fresh runs made to reproduce it (the first that fails stops them).
+    pub replays: usize,
     /// The command that replays it.
     pub replay: String,
 }
@@ -150,6 +152,9 @@ pub enum FuzzError {
         error: RunError,
     },
 }
+
+/// Fresh runs of a saved minimal case made to confirm it fails.
+const REPLAY_TRIES: usize = 3;
 
 /// How a case failed: the failing properties, or a run error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +279,7 @@ pub async fn fuzz(
                     shrink_steps: 0,
                     saved: Some(path.clone()),
                     reproduced: true,
+                    replays: 1,
                     replay: replay_command(&config.sut_flags, &path.display().to_string()),
                 });
             }
@@ -395,10 +401,13 @@ async fn shrink(
                 faults: minimal.faults.len(),
                 kept,
             });
+            // Unlike proptest's own loop, a complicate() that cannot undo
+            // more does not end the search: the tree is back at the smallest
+            // failing value, and other parts of it may still simplify.
             let more = if kept {
                 tree.simplify()
             } else {
-                tree.complicate()
+                tree.complicate() || tree.simplify()
             };
             if !more {
                 break;
@@ -427,11 +436,17 @@ async fn shrink(
         Some(path) => scenario::load_file(path).map_err(RegressionError::from)?,
         None => minimal.clone(),
     };
-    let replayed = judge(&config.run, &reparsed).await?;
-    let reproduced = replayed
-        .signature
-        .as_ref()
-        .is_some_and(|s| signature.matched_by(s));
+    // A failure that depends on timing may pass a fresh run: try a few.
+    let mut replays = 0;
+    let mut reproduced = false;
+    while !reproduced && replays < REPLAY_TRIES {
+        replays += 1;
+        let replayed = judge(&config.run, &reparsed).await?;
+        reproduced = replayed
+            .signature
+            .as_ref()
+            .is_some_and(|s| signature.matched_by(s));
+    }
     Ok(FuzzFailure {
         original,
         events: minimal_events,
@@ -441,6 +456,7 @@ async fn shrink(
         shrink_steps: steps,
         saved,
         reproduced,
+        replays,
         replay: replay_command(&config.sut_flags, &replay_file),
     })
 }

@@ -139,8 +139,8 @@ mod tests {
         assert!(p2.ends_with("fuzz-a-2.toml"));
         let loaded = load(dir.path()).unwrap();
         assert_eq!(loaded.len(), 2);
-        assert_eq!(loaded[0].1.seed, 1);
-        assert_eq!(loaded[1].1.seed, 2);
+        let seed_of = |p: &PathBuf| loaded.iter().find(|(q, _)| q == p).unwrap().1.seed;
+        assert_eq!((seed_of(&p1), seed_of(&p2)), (1, 2));
         let text = std::fs::read_to_string(&p1).unwrap();
         assert!(text.starts_with("# A minimal failing case"));
         assert!(text.contains("# Found with: hookproof fuzz --seed 1"));

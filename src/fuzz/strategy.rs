@@ -41,6 +41,9 @@ pub struct FuzzSpace {
     pub max_faults: usize,
     /// Whether crash faults (`sut.kill`) are generated.
     pub crashes: bool,
+    /// Whether CRM hangs (`crm.hang`) are generated: they find receivers
+    /// without a client timeout, but cost a client timeout per hung call.
+    pub hangs: bool,
     /// Properties judged (the scenario's `[checks] require`).
     pub properties: Vec<CheckName>,
 }
@@ -68,6 +71,7 @@ impl Default for FuzzSpace {
             max_changes: 2,
             max_faults: 3,
             crashes: true,
+            hangs: false,
             properties: DEFAULT_PROPERTIES.to_vec(),
         }
     }
@@ -111,9 +115,15 @@ pub fn workloads(space: &FuzzSpace) -> impl Strategy<Value = WorkloadSpec> + use
         )
 }
 
-/// A fault window: starts within the first 400 ms, lasts 50–600 ms.
-fn window() -> impl Strategy<Value = (Option<Duration>, Option<Duration>)> {
-    (ms(0..=400), ms(50..=600)).prop_map(|(from, len)| (Some(from), Some(len)))
+/// Where a CRM fault applies: a time window (starts within the first
+/// 400 ms, lasts 50–600 ms; an outage), or a share of all requests (which
+/// requests is a hash of the seed and the request's arrival number, so it
+/// does not depend on timing as much as a window does).
+fn scope() -> impl Strategy<Value = (Option<Duration>, Option<Duration>, Option<f64>)> {
+    prop_oneof![
+        (ms(0..=400), ms(50..=600)).prop_map(|(from, len)| (Some(from), Some(len), None)),
+        fraction(2).prop_map(|f| (None, None, Some(f))),
+    ]
 }
 
 /// One fault of any kind the properties can observe.
@@ -132,55 +142,73 @@ pub fn faults(space: &FuzzSpace) -> impl Strategy<Value = Fault> + use<> {
         (1..=3usize).prop_map(|count| Fault::Stale { count }),
     ];
     let crm = prop_oneof![
-        (prop_oneof![Just(503u16), Just(500), Just(502)], window()).prop_map(
-            |(status, (from, duration))| Fault::CrmStatus {
+        (prop_oneof![Just(503u16), Just(500), Just(502)], scope()).prop_map(
+            |(status, (from, duration, fraction))| Fault::CrmStatus {
                 status,
                 from,
                 duration,
-                fraction: None,
+                fraction,
                 route: None,
                 retry_after: None,
             }
         ),
-        (ms(20..=300), window()).prop_map(|(retry_after, (from, duration))| {
+        (ms(20..=300), scope()).prop_map(|(retry_after, (from, duration, fraction))| {
             Fault::CrmRateLimit {
                 retry_after,
                 from,
                 duration,
-                fraction: None,
+                fraction,
                 route: None,
             }
         }),
-        (ms(20..=150), window()).prop_map(|(delay, (from, duration))| Fault::CrmLatency {
-            delay,
-            from,
-            duration,
-            fraction: None,
-            route: None,
+        (ms(20..=150), scope()).prop_map(|(delay, (from, duration, fraction))| {
+            Fault::CrmLatency {
+                delay,
+                from,
+                duration,
+                fraction,
+                route: None,
+            }
         }),
-        (window(), fraction(2)).prop_map(|((from, duration), f)| Fault::CrmErrorAfterCommit {
+        scope().prop_map(|(from, duration, fraction)| Fault::CrmErrorAfterCommit {
             status: 500,
             from,
             duration,
-            fraction: Some(f),
+            fraction,
             route: None,
         }),
-        (window(), fraction(2)).prop_map(|((from, duration), f)| Fault::CrmReset {
+        scope().prop_map(|(from, duration, fraction)| Fault::CrmReset {
             from,
             duration,
-            fraction: Some(f),
+            fraction,
             route: None,
         }),
-        (fraction(2), window()).prop_map(|(item_fraction, (from, duration))| {
+        (fraction(2), scope()).prop_map(|(item_fraction, (from, duration, fraction))| {
             Fault::CrmPartialBatch {
                 item_fraction,
                 from,
                 duration,
-                fraction: None,
+                fraction,
             }
         }),
         fraction(2).prop_map(|contacts| Fault::CrmPreseed { contacts }),
     ];
+    // A hung CRM call costs the receiver its client timeout (seconds), so
+    // hangs are generated only on request.
+    let crm = if space.hangs {
+        prop_oneof![
+            8 => crm,
+            1 => scope().prop_map(|(from, duration, fraction)| Fault::CrmHang {
+                from,
+                duration,
+                fraction,
+                route: None,
+            }),
+        ]
+        .boxed()
+    } else {
+        crm.boxed()
+    };
     let payload = (fraction(1), 0..=2usize, any::<bool>()).prop_map(
         |(fraction, new_event_types, new_status)| Fault::PayloadDrift {
             fraction,
@@ -298,7 +326,8 @@ mod tests {
             kinds.extend(faults.iter().map(Fault::kind));
         }
         // Every kind the strategy knows shows up within 500 schedules.
-        assert!(kinds.len() >= 17, "{kinds:?}");
+        assert_eq!(kinds.len(), 18, "{kinds:?}");
+        assert!(!kinds.contains("crm.hang"));
     }
 
     #[test]

@@ -70,11 +70,16 @@ fn failure_text(f: &FuzzFailure) -> String {
         out,
         "  replay: {}{}",
         f.replay,
-        if f.reproduced {
-            "  (replayed once more: fails the same way)"
-        } else {
-            "  (WARNING: a fresh run of the saved case passed: the failure depends on timing; \
-             re-run the replay command a few times)"
+        match (f.reproduced, f.replays) {
+            (true, 1) => "  (a fresh run of the saved case fails the same way)".to_string(),
+            (true, n) => format!(
+                "  (a fresh run of the saved case failed the same way on try {n} of {n}: the \
+                 failure depends on timing)"
+            ),
+            (false, n) => format!(
+                "  (WARNING: {n} fresh runs of the saved case passed: the failure depends on \
+                 timing; re-run the replay command a few times)"
+            ),
         }
     );
     out
