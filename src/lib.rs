@@ -28,4 +28,5 @@ pub mod scenario;
 pub mod selftest;
 pub mod signing;
 pub mod sut;
+pub mod testing;
 pub mod workload;

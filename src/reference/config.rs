@@ -72,7 +72,7 @@ pub enum ReferenceError {
     #[error("failed to build the HTTP client")]
     Client(#[source] reqwest::Error),
     /// Binding or serving the listener failed.
-    #[error("failed to serve on {addr}")]
+    #[error("failed to serve on {addr}: {source}")]
     Io {
         /// The listen address.
         addr: SocketAddr,
