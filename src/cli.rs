@@ -228,6 +228,10 @@ struct FuzzArgs {
     /// Neither re-check nor save regressions.
     #[arg(long)]
     no_regressions: bool,
+    /// Where the SUT state directories of the cases are made (default:
+    /// /dev/shm when it exists, else the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
     /// No live progress on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -376,7 +380,7 @@ impl ResolvedSut {
 
 /// Resolves flags, `hookproof.toml` and defaults into a run configuration;
 /// on error, reports it and returns the exit code.
-fn resolve_sut(args: &SutArgs) -> Result<ResolvedSut, i32> {
+fn resolve_sut(args: &SutArgs, work_root: Option<&std::path::Path>) -> Result<ResolvedSut, i32> {
     let config_path = args
         .config
         .clone()
@@ -469,13 +473,16 @@ fn resolve_sut(args: &SutArgs) -> Result<ResolvedSut, i32> {
         None => Some(crate::check::Mapping::canonical()),
         Some(_) => project.declared_mapping(),
     };
-    let work_dir = tempfile::Builder::new()
-        .prefix("hookproof-")
-        .tempdir()
-        .map_err(|e| {
-            eprintln!("error: cannot create a temporary directory: {e}");
-            EXIT_ERROR
-        })?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("hookproof-");
+    let work_dir = match work_root {
+        Some(root) => builder.tempdir_in(root),
+        None => builder.tempdir(),
+    }
+    .map_err(|e| {
+        eprintln!("error: cannot create a temporary directory: {e}");
+        EXIT_ERROR
+    })?;
     let config = RunConfig {
         sut: SutSpec {
             command: sut_command.clone(),
@@ -508,7 +515,7 @@ async fn run(args: RunArgs) -> i32 {
     if let Err(e) = check_report_dir(&args.report_dir) {
         return usage_error("--report-dir", e);
     }
-    let resolved = match resolve_sut(&args.sut) {
+    let resolved = match resolve_sut(&args.sut, None) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -616,7 +623,23 @@ async fn fuzz(args: FuzzArgs) -> i32 {
             return usage_error(flag, "must be at least 1");
         }
     }
-    let resolved = match resolve_sut(&args.sut) {
+    // SUT state directories in memory when the machine has /dev/shm: a
+    // SIGKILL does not lose the page cache, so crash faults mean the same,
+    // and fsyncs stop dominating a case (see BENCHMARKS.md).
+    let shm = std::path::Path::new("/dev/shm");
+    let work_root = args
+        .work_dir
+        .clone()
+        .or_else(|| shm.is_dir().then(|| shm.to_path_buf()));
+    if let Some(dir) = &args.work_dir
+        && !dir.is_dir()
+    {
+        return usage_error(
+            "--work-dir",
+            format!("{} is not a directory; create it first", dir.display()),
+        );
+    }
+    let resolved = match resolve_sut(&args.sut, work_root.as_deref()) {
         Ok(r) => r,
         Err(code) => return code,
     };

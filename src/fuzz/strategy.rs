@@ -281,8 +281,11 @@ pub fn scenarios(space: FuzzSpace) -> impl Strategy<Value = Scenario> {
             seed,
             workload,
             delivery,
+            // The quiet period only matters for a SUT without an idle
+            // probe; it must outlast the SUT's longest pause (a 1 s
+            // Retry-After).
             settle: SettleSpec {
-                quiet: Duration::from_millis(600),
+                quiet: SettleSpec::default().quiet,
                 deadline: Duration::from_secs(15),
             },
             faults,
