@@ -16,6 +16,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Prints a line on stdout. A closed stdout (`hookproof run | head`) ends
+/// the output, not the program with a panic, as with other Unix tools.
+macro_rules! out {
+    () => {{
+        let _ = writeln!(std::io::stdout().lock());
+    }};
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Exit code: every check passed.
 pub const EXIT_PASS: i32 = 0;
 /// Exit code: at least one check failed (or was unknown and not allowed).
@@ -271,7 +282,7 @@ pub fn main() -> i32 {
                 let mut files: Vec<&str> = c.files().collect();
                 files.sort();
                 for f in files {
-                    println!("{f}");
+                    out!("{f}");
                 }
                 EXIT_PASS
             }
@@ -287,13 +298,13 @@ pub fn main() -> i32 {
         }) => validate_payloads(contract.as_deref(), contracts.as_deref(), &files),
         Command::Scenarios => {
             for s in scenario::builtin_suite() {
-                println!("{:<14} {}", s.name, s.description);
+                out!("{:<14} {}", s.name, s.description);
             }
             EXIT_PASS
         }
         Command::Sut(SutCommand::Flaws) => {
             for f in Flaw::all() {
-                println!("{:<22} {}", f.to_string(), f.description());
+                out!("{:<22} {}", f.to_string(), f.description());
             }
             EXIT_PASS
         }
@@ -567,9 +578,9 @@ async fn run(args: RunArgs) -> i32 {
         &allow_unknown,
         &replay,
     );
-    println!("{}", summary_table(&report));
+    out!("{}", summary_table(&report));
     match write_report_dir(&args.report_dir, &report, &outcomes) {
-        Ok(_) => println!(
+        Ok(_) => out!(
             "report: {} (report.json, junit.xml, delivery-log/, sut-logs/)",
             args.report_dir.display()
         ),
@@ -752,7 +763,7 @@ async fn fuzz(args: FuzzArgs) -> i32 {
     }
     match report {
         Ok(report) => {
-            println!("{}", crate::fuzz::summary::summary(&report));
+            out!("{}", crate::fuzz::summary::summary(&report));
             if report.failures.is_empty() {
                 EXIT_PASS
             } else {
@@ -834,12 +845,12 @@ fn validate_payloads(
                 }
             };
             for v in &found {
-                println!("{place}: {} {}: {}", v.contract, v.pointer, v.message);
+                out!("{place}: {} {}: {}", v.contract, v.pointer, v.message);
             }
             violations += found.len();
         }
     }
-    println!("{payloads} payload(s), {violations} violation(s)");
+    out!("{payloads} payload(s), {violations} violation(s)");
     if violations == 0 {
         EXIT_PASS
     } else {
@@ -865,7 +876,7 @@ async fn mock_crm(token: String) -> i32 {
             return EXIT_ERROR;
         }
     };
-    println!("HOOKPROOF_CRM_URL={}", crm.url());
+    out!("HOOKPROOF_CRM_URL={}", crm.url());
     let _ = std::io::stdout().flush();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -976,9 +987,9 @@ async fn selftest(args: SelftestArgs) -> i32 {
             (_, true) => "caught".to_string(),
             (_, false) => "PROBLEM: not caught by any scenario".to_string(),
         };
-        println!("{:<22} {verdict}", row.sut);
+        out!("{:<22} {verdict}", row.sut);
         if !row.rule.is_empty() {
-            println!("{:<22}   breaks: {}", "", row.rule);
+            out!("{:<22}   breaks: {}", "", row.rule);
         }
         for cell in &row.cells {
             let result = if cell.failed.is_empty() {
@@ -987,7 +998,7 @@ async fn selftest(args: SelftestArgs) -> i32 {
                 let names: Vec<&str> = cell.failed.iter().map(|c| c.as_str()).collect();
                 format!("FAIL {}", names.join(", "))
             };
-            println!("{:<22}   {:<30} {result}", "", cell.scenario);
+            out!("{:<22}   {:<30} {result}", "", cell.scenario);
         }
     }
     let caught = matrix
@@ -995,7 +1006,7 @@ async fn selftest(args: SelftestArgs) -> i32 {
         .iter()
         .filter(|r| r.sut != "reference" && r.caught())
         .count();
-    println!(
+    out!(
         "\n{caught}/{} flaws caught; reference {}",
         matrix.rows.len() - 1,
         if matrix.rows.first().is_some_and(|r| !r.caught()) {

@@ -317,3 +317,20 @@ fn contracts_validate_reports_pointers_and_exit_codes() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--contract"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_without_a_panic() {
+    use std::process::Stdio;
+    // `hookproof sut flaws | head -0`: the reader is gone before the writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookproof"))
+        .args(["sut", "flaws"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
