@@ -595,7 +595,7 @@ async fn run(args: RunArgs) -> i32 {
 async fn fuzz(args: FuzzArgs) -> i32 {
     use crate::fuzz::{FuzzConfig, FuzzEvent, FuzzSpace};
     let properties = if args.properties.is_empty() {
-        crate::fuzz::DEFAULT_PROPERTIES.to_vec()
+        crate::fuzz::default_properties()
     } else {
         let mut names = Vec::new();
         for p in &args.properties {

@@ -13,4 +13,4 @@ pub mod strategy;
 pub mod summary;
 
 pub use campaign::{FuzzConfig, FuzzError, FuzzEvent, FuzzFailure, FuzzReport, event_count, fuzz};
-pub use strategy::{DEFAULT_PROPERTIES, FuzzSpace};
+pub use strategy::{FuzzSpace, TIMING_CHECKS, default_properties};
