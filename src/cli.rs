@@ -90,6 +90,23 @@ enum ContractsCommand {
     },
     /// List the contract files.
     List,
+    /// Classify every change between two versions of a contract (or of a
+    /// directory of contracts) for a consumer: breaking, risky, safe; exit 1
+    /// when a change is breaking.
+    Diff {
+        /// The old version (a JSON Schema file or a directory).
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The new version (same kind as OLD).
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// Output format: table or json.
+        #[arg(long, default_value = "table", value_name = "FORMAT")]
+        format: String,
+        /// Exit 0 even when breaking changes are found.
+        #[arg(long)]
+        allow_breaking: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +313,12 @@ pub fn main() -> i32 {
             contracts,
             files,
         }) => validate_payloads(contract.as_deref(), contracts.as_deref(), &files),
+        Command::Contracts(ContractsCommand::Diff {
+            old,
+            new,
+            format,
+            allow_breaking,
+        }) => contracts_diff(&old, &new, &format, allow_breaking),
         Command::Scenarios => {
             for s in scenario::builtin_suite() {
                 out!("{:<14} {}", s.name, s.description);
@@ -774,6 +797,49 @@ async fn fuzz(args: FuzzArgs) -> i32 {
             eprintln!("error: {e} (seed {seed})");
             EXIT_ERROR
         }
+    }
+}
+
+/// `hookproof contracts diff`.
+fn contracts_diff(old: &std::path::Path, new: &std::path::Path, format: &str, allow: bool) -> i32 {
+    use crate::contract::diff::{Class, diff_paths, table};
+    if format != "table" && format != "json" {
+        return usage_error("--format", format!("{format:?} is not `table` or `json`"));
+    }
+    let changes = match diff_paths(old, new) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let breaking = changes
+        .iter()
+        .filter(|c| c.class == Class::Breaking)
+        .count();
+    if format == "json" {
+        let count = |class| changes.iter().filter(|c| c.class == class).count();
+        let doc = serde_json::json!({
+            "old": old.display().to_string(),
+            "new": new.display().to_string(),
+            "breaking": breaking,
+            "risky": count(Class::Risky),
+            "safe": count(Class::Safe),
+            "changes": changes,
+        });
+        out!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        out!("{}", table(&changes).trim_end());
+    }
+    if breaking > 0 && !allow {
+        eprintln!(
+            "{breaking} breaking change(s): consumers of {} break on {} (--allow-breaking to accept)",
+            old.display(),
+            new.display()
+        );
+        EXIT_FAIL
+    } else {
+        EXIT_PASS
     }
 }
 

@@ -28,6 +28,8 @@
 //! or the file system at validation time. Formats (`date-time`, `uuid`, …)
 //! are validated.
 
+pub mod diff;
+
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
