@@ -4,6 +4,7 @@
 
 use crate::check::CheckName;
 use crate::contract::Contracts;
+use crate::partition::Partition;
 use crate::reference::{self, Flaw};
 use crate::report::{RunReport, check_report_dir, summary_table, write_report_dir};
 use crate::runner::{RunConfig, RunEvent, ScenarioOutcome, run_suite};
@@ -70,6 +71,8 @@ enum Command {
     /// Generate workloads and fault schedules (proptest), run them against
     /// the SUT, and shrink the first failure to a minimal scenario file.
     Fuzz(FuzzArgs),
+    /// Merge the report.json files of a CI matrix (--partition) into one.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,9 +208,31 @@ struct RunArgs {
     /// Scenarios run at the same time (each has its own SUT and mocks).
     #[arg(long, short = 'j', default_value_t = 3, value_name = "N")]
     jobs: usize,
+    /// Run only share K of N of the selected scenarios (scenario i goes to
+    /// share i mod N + 1), for a CI matrix; `hookproof merge` joins the reports.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<String>,
+    /// Compare with an earlier report.json and exit 1 on a regression: a
+    /// check that passed there fails now, ack p99 grew too much, or a passing
+    /// scenario is missing.
+    #[arg(long, value_name = "OLD.json")]
+    baseline: Option<PathBuf>,
+    /// Allowed ack p99 growth against --baseline, in percent.
+    #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+    max_p99_regression: f64,
     /// No live progress on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// report.json files of the partitions.
+    #[arg(required = true, value_name = "REPORT.json")]
+    reports: Vec<PathBuf>,
+    /// Directory for the merged report.json and junit.xml.
+    #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +281,10 @@ struct FuzzArgs {
     /// Neither re-check nor save regressions.
     #[arg(long)]
     no_regressions: bool,
+    /// Run only share K of N of the generated cases (case i goes to share
+    /// i mod N + 1): N CI jobs with one seed cover the campaign once.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<String>,
     /// Where the SUT state directories of the cases are made (default:
     /// /dev/shm when it exists, else the system's temporary directory).
     #[arg(long, value_name = "DIR")]
@@ -293,6 +322,7 @@ pub fn main() -> i32 {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Selftest(args) => runtime.block_on(selftest(args)),
         Command::Fuzz(args) => runtime.block_on(fuzz(args)),
+        Command::Merge(args) => merge_reports(&args),
         Command::Mock(MockCommand::Crm { token }) => runtime.block_on(mock_crm(token)),
         Command::Contracts(ContractsCommand::List) => match Contracts::builtin() {
             Ok(c) => {
@@ -546,6 +576,31 @@ async fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let scenarios = match args.partition.as_deref().map(str::parse::<Partition>) {
+        None => scenarios,
+        Some(Err(e)) => return usage_error("--partition", e),
+        Some(Ok(p)) => {
+            let share = p.select(&scenarios);
+            if !args.quiet {
+                eprintln!(
+                    "partition {p}: {} of {} scenario(s)",
+                    share.len(),
+                    scenarios.len()
+                );
+            }
+            share
+        }
+    };
+    let baseline = match &args.baseline {
+        None => None,
+        Some(path) => match crate::report::merge::read_report(path) {
+            Ok(r) => Some(r),
+            Err(e) => return usage_error("--baseline", e),
+        },
+    };
+    if args.max_p99_regression.is_nan() || args.max_p99_regression < 0.0 {
+        return usage_error("--max-p99-regression", "must be a percentage, 0 or more");
+    }
     if let Err(e) = check_report_dir(&args.report_dir) {
         return usage_error("--report-dir", e);
     }
@@ -612,7 +667,54 @@ async fn run(args: RunArgs) -> i32 {
             return EXIT_ERROR;
         }
     }
-    if report.passed { EXIT_PASS } else { EXIT_FAIL }
+    let gate = baseline.map(|b| {
+        let comparison = crate::report::baseline::compare(&b, &report, args.max_p99_regression);
+        out!("{}", comparison.table().trim_end());
+        comparison.passed()
+    });
+    if report.passed && gate != Some(false) {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+/// `hookproof merge`.
+fn merge_reports(args: &MergeArgs) -> i32 {
+    use crate::report::merge::{merge, read_report};
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        match read_report(path) {
+            Ok(r) => reports.push((path.clone(), r)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        }
+    }
+    let merged = match merge(&reports) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if let Err(e) = check_report_dir(&args.out) {
+        return usage_error("--out", e);
+    }
+    out!("{}", summary_table(&merged));
+    match write_report_dir(&args.out, &merged, &[]) {
+        Ok(_) => out!(
+            "merged {} report(s): {} (report.json, junit.xml)",
+            reports.len(),
+            args.out.display()
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    }
+    if merged.passed { EXIT_PASS } else { EXIT_FAIL }
 }
 
 async fn fuzz(args: FuzzArgs) -> i32 {
@@ -634,6 +736,15 @@ async fn fuzz(args: FuzzArgs) -> i32 {
             }
         }
         names
+    };
+    let partition = match args
+        .partition
+        .as_deref()
+        .map(str::parse::<Partition>)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => return usage_error("--partition", e),
     };
     let time = match args
         .time
@@ -700,7 +811,7 @@ async fn fuzz(args: FuzzArgs) -> i32 {
         shrink_time,
         regressions: (!args.no_regressions).then(|| args.regressions.clone()),
         sut_flags: resolved.sut_flag(),
-        partition: None,
+        partition: partition.map(|p| (p.index - 1, p.count)),
     };
     if !args.quiet {
         eprintln!(

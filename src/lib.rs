@@ -19,6 +19,7 @@ pub mod fault;
 pub mod fuzz;
 pub mod helpdesk;
 pub mod history;
+pub mod partition;
 pub mod producer;
 pub mod project;
 pub mod reference;
