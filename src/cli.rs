@@ -659,7 +659,7 @@ async fn run(args: RunArgs) -> i32 {
     out!("{}", summary_table(&report));
     match write_report_dir(&args.report_dir, &report, &outcomes) {
         Ok(_) => out!(
-            "report: {} (report.json, junit.xml, delivery-log/, sut-logs/)",
+            "report: {} (report.json, junit.xml, summary.md, delivery-log/, sut-logs/)",
             args.report_dir.display()
         ),
         Err(e) => {
@@ -705,7 +705,7 @@ fn merge_reports(args: &MergeArgs) -> i32 {
     out!("{}", summary_table(&merged));
     match write_report_dir(&args.out, &merged, &[]) {
         Ok(_) => out!(
-            "merged {} report(s): {} (report.json, junit.xml)",
+            "merged {} report(s): {} (report.json, junit.xml, summary.md)",
             reports.len(),
             args.out.display()
         ),

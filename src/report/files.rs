@@ -1,4 +1,4 @@
-//! Writes a report directory: `report.json`, `junit.xml`, and per scenario
+//! Writes a report directory: `report.json`, `junit.xml`, `summary.md`, and per scenario
 //! `delivery-log/NAME.jsonl` and `sut-logs/NAME.log`.
 //!
 //! A directory is only written when it is empty or was written by hookproof
@@ -72,6 +72,9 @@ pub fn write_report_dir(
     let junit_path = dir.join("junit.xml");
     std::fs::write(&junit_path, junit_xml(report)).map_err(io(&junit_path))?;
     written.push(junit_path);
+    let md_path = dir.join("summary.md");
+    std::fs::write(&md_path, super::markdown::markdown_summary(report)).map_err(io(&md_path))?;
+    written.push(md_path);
     for o in outcomes {
         let path = dir.join("delivery-log").join(format!("{}.jsonl", o.name));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);

@@ -14,10 +14,9 @@ fn cell(v: Option<Verdict>) -> &'static str {
     }
 }
 
-/// A table: one row per scenario, one column per check, plus the evidence
-/// of every failure.
-pub fn summary_table(report: &RunReport) -> String {
-    let columns: Vec<CheckName> = CheckName::ALL
+/// The checks that ran in any scenario of `report`, in report order.
+pub(super) fn columns(report: &RunReport) -> Vec<CheckName> {
+    CheckName::ALL
         .iter()
         .copied()
         .filter(|c| {
@@ -26,7 +25,13 @@ pub fn summary_table(report: &RunReport) -> String {
                 .iter()
                 .any(|s| s.checks.iter().any(|r| r.check == *c))
         })
-        .collect();
+        .collect()
+}
+
+/// A table: one row per scenario, one column per check, plus the evidence
+/// of every failure.
+pub fn summary_table(report: &RunReport) -> String {
+    let columns = columns(report);
     let name_width = report
         .scenarios
         .iter()
