@@ -73,6 +73,9 @@ enum Command {
     Fuzz(FuzzArgs),
     /// Merge the report.json files of a CI matrix (--partition) into one.
     Merge(MergeArgs),
+    /// Re-deliver selected events of a run's delivery log to a running
+    /// receiver: fresh signatures, the same event ids, the retry policy.
+    Replay(ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +229,39 @@ struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The events log of a run: REPORT_DIR/delivery-log/NAME.events.jsonl.
+    #[arg(long, value_name = "FILE")]
+    log: PathBuf,
+    /// Only events first sent at or after this offset into the run (e.g. 2s).
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// Only events first sent before this offset into the run.
+    #[arg(long, value_name = "DURATION")]
+    until: Option<String>,
+    /// Only events of this short type, e.g. ticket.created (repeatable).
+    #[arg(long = "type", value_name = "TYPE")]
+    types: Vec<String>,
+    /// Final status of the events to pick: dead-lettered, failed, all.
+    #[arg(long, default_value = "dead-lettered", value_name = "STATUS")]
+    status: String,
+    /// Webhook URL of the running receiver (127.0.0.1 or ::1 only).
+    #[arg(long, value_name = "URL")]
+    target: String,
+    /// Signature scheme: zendesk (default), standard-webhooks, hubspot-v3, stripe, github.
+    #[arg(long, default_value = "zendesk", value_name = "SCHEME")]
+    scheme: String,
+    /// Environment variable holding the receiver's signing secret (never
+    /// pass a secret on the command line).
+    #[arg(long, value_name = "VAR")]
+    secret_env: String,
+    /// A real producer's retry policy: zendesk, hubspot, svix, stripe, github
+    /// (default: hookproof's own, 5 retries from 50 ms).
+    #[arg(long, value_name = "PRESET")]
+    delivery_preset: Option<String>,
+}
+
+#[derive(Debug, Args)]
 struct MergeArgs {
     /// report.json files of the partitions.
     #[arg(required = true, value_name = "REPORT.json")]
@@ -323,6 +359,7 @@ pub fn main() -> i32 {
         Command::Selftest(args) => runtime.block_on(selftest(args)),
         Command::Fuzz(args) => runtime.block_on(fuzz(args)),
         Command::Merge(args) => merge_reports(&args),
+        Command::Replay(args) => runtime.block_on(replay(args)),
         Command::Mock(MockCommand::Crm { token }) => runtime.block_on(mock_crm(token)),
         Command::Contracts(ContractsCommand::List) => match Contracts::builtin() {
             Ok(c) => {
@@ -673,6 +710,157 @@ async fn run(args: RunArgs) -> i32 {
         comparison.passed()
     });
     if report.passed && gate != Some(false) {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+/// `hookproof replay`.
+async fn replay(args: ReplayArgs) -> i32 {
+    use crate::history::{DeliveryLog, DeliveryStatus};
+    use crate::producer::{DeliveryPolicy, Preset, Producer, Progress, Target};
+    use crate::replay::{Selection, StatusFilter, read_events, units};
+    let duration = |flag: &str, v: &Option<String>| match v {
+        None => Ok(None),
+        Some(text) => scenario::duration::parse(text)
+            .map(Some)
+            .map_err(|e| usage_error(flag, e)),
+    };
+    let (since, until) = match (
+        duration("--since", &args.since),
+        duration("--until", &args.until),
+    ) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let status: StatusFilter = match args.status.parse() {
+        Ok(s) => s,
+        Err(e) => return usage_error("--status", e),
+    };
+    let scheme: Scheme = match args.scheme.parse() {
+        Ok(s) => s,
+        Err(e) => return usage_error("--scheme", e),
+    };
+    let url = match reqwest::Url::parse(&args.target) {
+        Ok(u) if u.scheme() == "http" => u,
+        Ok(_) | Err(_) => {
+            return usage_error(
+                "--target",
+                format!(
+                    "{:?} is not an http:// URL such as http://127.0.0.1:4000/webhooks/helpdesk",
+                    args.target
+                ),
+            );
+        }
+    };
+    let loopback = match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    if !loopback {
+        return usage_error(
+            "--target",
+            format!(
+                "{} is not on this machine; hookproof only sends to 127.0.0.1 or ::1",
+                args.target
+            ),
+        );
+    }
+    let secret = match std::env::var(&args.secret_env) {
+        Ok(s) if !s.is_empty() => s,
+        _ => {
+            return usage_error(
+                "--secret-env",
+                format!("environment variable {} is not set", args.secret_env),
+            );
+        }
+    };
+    let policy = match &args.delivery_preset {
+        None => DeliveryPolicy::default(),
+        Some(text) => {
+            match serde_json::from_value::<Preset>(serde_json::Value::String(text.clone())) {
+                Ok(p) => p.policy(),
+                Err(_) => {
+                    return usage_error(
+                        "--delivery-preset",
+                        format!("{text:?} is not one of zendesk, hubspot, svix, stripe, github"),
+                    );
+                }
+            }
+        }
+    };
+    let records = match read_events(&args.log) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let selection = Selection {
+        since,
+        until,
+        types: args.types.clone(),
+        status,
+    };
+    let picked: Vec<_> = records.iter().filter(|r| selection.picks(r)).collect();
+    out!(
+        "replay: {} of {} event(s) in {} selected, to {}",
+        picked.len(),
+        records.len(),
+        args.log.display(),
+        args.target
+    );
+    if picked.is_empty() {
+        return EXIT_PASS;
+    }
+    let target = Target {
+        url: args.target.clone(),
+        scheme,
+        secret,
+        wrong_secret: String::new(),
+    };
+    let log = Arc::new(std::sync::Mutex::new(DeliveryLog::default()));
+    let producer = Producer::new(target, policy);
+    let work = producer.deliver(
+        units(picked.iter().copied()),
+        Instant::now(),
+        log.clone(),
+        Arc::new(Progress::default()),
+    );
+    tokio::select! {
+        () = work => {}
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: some events may not have been re-delivered");
+            return EXIT_ERROR;
+        }
+    }
+    let log = log.lock().unwrap_or_else(|p| p.into_inner());
+    let mut landed = 0;
+    for d in &log.deliveries {
+        let status = match d.status {
+            DeliveryStatus::Acked => {
+                landed += 1;
+                "acked"
+            }
+            DeliveryStatus::Rejected => "REJECTED",
+            DeliveryStatus::DeadLettered => "DEAD-LETTERED",
+            DeliveryStatus::Open => "unfinished",
+        };
+        out!(
+            "  {:<13} {} {} ({} attempt(s))",
+            status,
+            d.event_id,
+            d.event_type,
+            d.attempts
+        );
+    }
+    out!("{landed} of {} landed", log.deliveries.len());
+    if landed == log.deliveries.len() {
         EXIT_PASS
     } else {
         EXIT_FAIL

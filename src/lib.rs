@@ -23,6 +23,7 @@ pub mod partition;
 pub mod producer;
 pub mod project;
 pub mod reference;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod scenario;

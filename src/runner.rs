@@ -13,7 +13,7 @@ use crate::crm::{CrmConfig, CrmFault, CrmFaultKind, MockCrm, Window};
 use crate::fault::Fault;
 use crate::helpdesk::HelpdeskFault;
 use crate::helpdesk::MockHelpdesk;
-use crate::history::{AttemptOutcome, DeliveryLog, DeliveryStatus, SignatureMode, SutEvent};
+use crate::history::{AttemptOutcome, DeliveryLog, SignatureMode, SutEvent};
 use crate::producer::{PlannedDelivery, Producer, Progress, Target, Unit};
 use crate::scenario::Scenario;
 use crate::signing::{self, Scheme};
@@ -1128,32 +1128,12 @@ fn drift_statuses(scenario: &Scenario, workload: &mut Workload, seed: u64) -> Ve
 
 /// The dead-letter queue as replay units: each dead-lettered valid event
 /// once, re-signed at send time, same event id.
+/// The scenario fault `delivery.replay`: the dead-lettered events, each once
+/// (the same selection `hookproof replay` makes by default).
 fn replay_units(log: &DeliveryLog) -> Vec<Unit> {
-    let mut seen = std::collections::HashSet::new();
-    log.deliveries
-        .iter()
-        .filter(|d| d.status == DeliveryStatus::DeadLettered && d.signature == SignatureMode::Valid)
-        .filter(|d| seen.insert(d.event_id.clone()))
-        .filter_map(|d| {
-            let body = log.bodies.get(&d.event_id)?.clone();
-            Some(Unit {
-                not_before: Duration::ZERO,
-                deliveries: vec![PlannedDelivery {
-                    event_seq: d.event_seq,
-                    event_id: d.event_id.clone(),
-                    event_type: d.event_type.clone(),
-                    ticket_id: None,
-                    body,
-                    signed_body: None,
-                    signature: SignatureMode::Valid,
-                    origin: "replay".to_string(),
-                    lost_acks: 0,
-                    rotated: false,
-                    traceparent: d.traceparent.clone(),
-                }],
-            })
-        })
-        .collect()
+    let selection = crate::replay::Selection::default();
+    let records = crate::replay::event_records(log);
+    crate::replay::units(records.iter().filter(|r| selection.picks(r)))
 }
 
 /// `crm.preseed`: requesters that already exist as contacts, with CRM-owned

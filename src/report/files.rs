@@ -1,5 +1,7 @@
 //! Writes a report directory: `report.json`, `junit.xml`, `summary.md`, and per scenario
-//! `delivery-log/NAME.jsonl` and `sut-logs/NAME.log`.
+//! `delivery-log/NAME.jsonl` (attempts), `delivery-log/NAME.events.jsonl`
+//! (events with their payloads, what `hookproof replay` reads) and
+//! `sut-logs/NAME.log`.
 //!
 //! A directory is only written when it is empty or was written by hookproof
 //! before (it holds the `.hookproof-report` marker), so a mistyped
@@ -80,6 +82,15 @@ pub fn write_report_dir(
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
         for a in &o.delivery_log.attempts {
             let line = serde_json::to_string(a).expect("attempts always serialize");
+            writeln!(f, "{line}").map_err(io(&path))?;
+        }
+        f.flush().map_err(io(&path))?;
+        let path = dir
+            .join("delivery-log")
+            .join(format!("{}.events.jsonl", o.name));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+        for r in crate::replay::event_records(&o.delivery_log) {
+            let line = serde_json::to_string(&r).expect("event records always serialize");
             writeln!(f, "{line}").map_err(io(&path))?;
         }
         f.flush().map_err(io(&path))?;

@@ -1,0 +1,182 @@
+//! `hookproof replay` end to end: a run with an outage leaves dead-lettered
+//! events in its events log; replaying them to a receiver delivers exactly
+//! those events, once each, freshly signed, with their original ids.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookproof");
+const SECRET: &str = "replay-test-secret";
+
+type Seen = Arc<Mutex<HashMap<String, usize>>>;
+
+async fn receive(
+    State(seen): State<(Seen, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let (seen, url) = seen;
+    let verified = hookproof::signing::verify(
+        hookproof::signing::Scheme::Zendesk,
+        SECRET,
+        &headers,
+        "POST",
+        &url,
+        &body,
+        chrono::Utc::now(),
+        None,
+    );
+    if verified.is_err() {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    *seen
+        .lock()
+        .unwrap()
+        .entry(event["id"].as_str().unwrap().to_string())
+        .or_default() += 1;
+    StatusCode::OK
+}
+
+async fn receiver() -> (String, Seen) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = Seen::default();
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state((seen.clone(), url.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn events_log(dir: &Path) -> Vec<serde_json::Value> {
+    let run = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "run",
+            "--quiet",
+            "--scenario",
+            "dead-letter-blindness",
+            "--report-dir",
+            "r",
+        ])
+        .output()
+        .unwrap();
+    assert!(run.status.code().is_some(), "{run:?}");
+    let text =
+        std::fs::read_to_string(dir.join("r/delivery-log/dead-letter-blindness.events.jsonl"))
+            .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn replay(dir: &Path, url: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .env("REPLAY_SECRET", SECRET)
+        .args([
+            "replay",
+            "--log",
+            "r/delivery-log/dead-letter-blindness.events.jsonl",
+        ])
+        .args(["--target", url, "--secret-env", "REPLAY_SECRET"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_the_dead_letters_once_each_with_their_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = events_log(tmp.path());
+    let dead: Vec<String> = records
+        .iter()
+        .filter(|r| r["status"] == "dead-lettered")
+        .map(|r| r["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!dead.is_empty(), "the outage scenario dead-letters events");
+    assert!(records.iter().all(|r| r["payload"]["id"] == r["event_id"]));
+
+    let (url, seen) = receiver().await;
+    let dir = tmp.path().to_path_buf();
+    let u = url.clone();
+    let out = tokio::task::spawn_blocking(move || replay(&dir, &u, &[]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = seen.lock().unwrap().clone();
+    let mut ids: Vec<&String> = got.keys().collect();
+    ids.sort();
+    let mut want: Vec<&String> = dead.iter().collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(got.values().all(|n| *n == 1), "{got:?}");
+    assert!(
+        stdout.contains(&format!("{} of {} landed", dead.len(), dead.len())),
+        "{stdout}"
+    );
+
+    // A type filter and --status all.
+    seen.lock().unwrap().clear();
+    let dir = tmp.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        replay(&dir, &url, &["--status", "all", "--type", "ticket.created"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let created = records
+        .iter()
+        .filter(|r| r["event_type"] == "ticket.created")
+        .count();
+    assert_eq!(seen.lock().unwrap().len(), created);
+}
+
+#[test]
+fn refuses_other_hosts_missing_secrets_and_garbled_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("r/delivery-log")).unwrap();
+    std::fs::write(
+        tmp.path()
+            .join("r/delivery-log/dead-letter-blindness.events.jsonl"),
+        "not json\n",
+    )
+    .unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        ("http://10.1.2.3:80/hook", &[], "--target"),
+        (
+            "http://127.0.0.1:9/hook",
+            &["--status", "sometimes"],
+            "--status",
+        ),
+        ("http://127.0.0.1:9/hook", &[], "events.jsonl:1:"),
+    ];
+    for (url, extra, named) in cases {
+        let out = replay(tmp.path(), url, extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(named), "{err}");
+    }
+    let out = Command::new(BIN)
+        .current_dir(tmp.path())
+        .args(["replay", "--log", "x", "--target", "http://127.0.0.1:9/h"])
+        .args(["--secret-env", "HOOKPROOF_TEST_UNSET_VAR"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secret-env"));
+}
