@@ -138,7 +138,7 @@ impl Selection {
         status
             && self.since.is_none_or(|s| at >= s)
             && self.until.is_none_or(|u| at < u)
-            && (self.types.is_empty() || self.types.iter().any(|t| *t == r.event_type))
+            && (self.types.is_empty() || self.types.contains(&r.event_type))
     }
 }
 
