@@ -69,7 +69,7 @@ fn finds_and_shrinks(flaw: &str, seed: u64, check: &str) {
         "flaw {flaw} shrunk only to {events} events:\n{report}"
     );
     // A fresh run of the saved case reproduced it (on one of its tries).
-    assert!(stdout.contains("the same way"), "{report}");
+    assert!(stdout.contains("5 of 5 fresh run(s)"), "{report}");
     assert!(!stdout.contains("WARNING"), "{report}");
 
     // The saved case replays with `hookproof run` and the same verdict.

@@ -102,10 +102,14 @@ pub struct FuzzFailure {
     pub shrink_steps: usize,
     /// Where the minimal case was saved.
     pub saved: Option<PathBuf>,
-    /// Whether a fresh run of the saved file failed the same way again.
-    pub reproduced: bool,
-    /// Fresh runs made to reproduce it (the first that fails stops them).
-    pub replays: usize,
+    /// Fresh runs of the saved file that failed the same way, in a row (the
+    /// first that passes stops them).
+    pub confirmed: usize,
+    /// Fresh runs asked for; `confirmed == confirm_runs` means the saved
+    /// case reproduces reliably.
+    pub confirm_runs: usize,
+    /// Smaller kept cases given up because they failed only some of the time.
+    pub walked_back: usize,
     /// The command that replays it.
     pub replay: String,
 }
@@ -153,8 +157,13 @@ pub enum FuzzError {
     },
 }
 
-/// Fresh runs of a saved minimal case made to confirm it fails.
-const REPLAY_TRIES: usize = 3;
+/// Fresh runs that must all fail the same way before a minimal case is
+/// saved as reproducible.
+const CONFIRM_RUNS: usize = 5;
+
+/// Most kept cases given up (walking back from the smallest) when the
+/// smaller ones fail only some of the time.
+const MAX_WALK_BACK: usize = 6;
 
 /// How a case failed: the failing properties, or a run error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,8 +315,9 @@ pub async fn fuzz(
                     error: judged.error,
                     shrink_steps: 0,
                     saved: Some(path.clone()),
-                    reproduced: true,
-                    replays: 1,
+                    confirmed: 1,
+                    confirm_runs: 1,
+                    walked_back: 0,
                     replay: replay_command(&config.sut_flags, &path.display().to_string()),
                 });
             }
@@ -405,9 +415,9 @@ async fn shrink(
     on_event: &(dyn Fn(FuzzEvent) + Send + Sync),
 ) -> Result<FuzzFailure, FuzzError> {
     let started = Instant::now();
-    let mut minimal = original.clone();
-    let mut minimal_judged = judged;
-    let mut minimal_events = event_count(&minimal);
+    // Every case the shrinker kept, the original first: when the smallest
+    // one turns out to fail only some of the time, the search walks back.
+    let mut kept_cases = vec![(original.clone(), judged)];
     let mut steps = 0;
     if tree.simplify() {
         while steps < config.max_shrink_steps && started.elapsed() < config.shrink_time {
@@ -419,13 +429,12 @@ async fn shrink(
                 .as_ref()
                 .is_some_and(|s| signature.matched_by(s));
             if kept {
-                minimal_events = event_count(&candidate);
-                minimal = candidate;
-                minimal_judged = judged;
+                kept_cases.push((candidate, judged));
             }
+            let minimal = &kept_cases.last().expect("the original is kept").0;
             on_event(FuzzEvent::Shrink {
                 step: steps,
-                events: minimal_events,
+                events: event_count(minimal),
                 faults: minimal.faults.len(),
                 kept,
             });
@@ -442,14 +451,50 @@ async fn shrink(
             }
         }
     }
-    minimal.name = format!("{}-min", original.name);
-    minimal.description = format!(
-        "minimal failing case of `hookproof fuzz --seed {}` (shrunk in {steps} steps from {} \
-         events and {} faults)",
-        config.seed,
-        event_count(&original),
-        original.faults.len()
-    );
+    let describe = |mut case: Scenario| {
+        case.name = format!("{}-min", original.name);
+        case.description = format!(
+            "minimal failing case of `hookproof fuzz --seed {}` (shrunk in {steps} steps from {} \
+             events and {} faults)",
+            config.seed,
+            event_count(&original),
+            original.faults.len()
+        );
+        case
+    };
+    // Confirm the smallest kept case with fresh runs of its scenario-file
+    // form, as `run` would load it; a case that passes any of them depends
+    // on timing, and the next smaller-to-larger one is tried instead, so the
+    // saved file fails every time it is replayed (as far as CONFIRM_RUNS
+    // runs can tell).
+    let mut walked_back = 0;
+    let mut best: Option<(Scenario, Judged, usize)> = None;
+    while let Some((case, judged)) = kept_cases.pop() {
+        let case = describe(case);
+        let reparsed = scenario::parse(&regressions::to_toml(&case)?, &case.name)
+            .map_err(RegressionError::from)?;
+        let mut confirmed = 0;
+        while confirmed < CONFIRM_RUNS {
+            let replayed = judge(&config.run, &reparsed).await?;
+            if !replayed
+                .signature
+                .as_ref()
+                .is_some_and(|s| signature.matched_by(s))
+            {
+                break;
+            }
+            confirmed += 1;
+        }
+        let better = best.as_ref().is_none_or(|(_, _, c)| confirmed > *c);
+        if better {
+            best = Some((case, judged, confirmed));
+        }
+        if confirmed == CONFIRM_RUNS || walked_back == MAX_WALK_BACK {
+            break;
+        }
+        walked_back += 1;
+    }
+    let (minimal, minimal_judged, confirmed) = best.expect("the original is kept");
     let (saved, replay_file) = match &config.regressions {
         Some(dir) => {
             let command = format!("hookproof fuzz{} --seed {}", config.sut_flags, config.seed);
@@ -459,32 +504,17 @@ async fn shrink(
         }
         None => (None, format!("{}.toml", minimal.name)),
     };
-    // Replay what was saved, through the scenario parser, as `run` would.
-    let reparsed = match &saved {
-        Some(path) => scenario::load_file(path).map_err(RegressionError::from)?,
-        None => minimal.clone(),
-    };
-    // A failure that depends on timing may pass a fresh run: try a few.
-    let mut replays = 0;
-    let mut reproduced = false;
-    while !reproduced && replays < REPLAY_TRIES {
-        replays += 1;
-        let replayed = judge(&config.run, &reparsed).await?;
-        reproduced = replayed
-            .signature
-            .as_ref()
-            .is_some_and(|s| signature.matched_by(s));
-    }
     Ok(FuzzFailure {
         original,
-        events: minimal_events,
+        events: event_count(&minimal),
         minimal,
         failed: minimal_judged.failed,
         error: minimal_judged.error,
         shrink_steps: steps,
         saved,
-        reproduced,
-        replays,
+        confirmed,
+        confirm_runs: CONFIRM_RUNS,
+        walked_back,
         replay: replay_command(&config.sut_flags, &replay_file),
     })
 }

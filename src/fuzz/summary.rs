@@ -70,16 +70,25 @@ fn failure_text(f: &FuzzFailure) -> String {
         out,
         "  replay: {}{}",
         f.replay,
-        match (f.reproduced, f.replays) {
-            (true, 1) => "  (a fresh run of the saved case fails the same way)".to_string(),
-            (true, n) => format!(
-                "  (a fresh run of the saved case failed the same way on try {n} of {n}: the \
-                 failure depends on timing)"
-            ),
-            (false, n) => format!(
-                "  (WARNING: {n} fresh runs of the saved case passed: the failure depends on \
-                 timing; re-run the replay command a few times)"
-            ),
+        if f.confirmed == f.confirm_runs {
+            let back = if f.walked_back > 0 {
+                format!(
+                    "; {} smaller case(s) failed only some of the time and were given up",
+                    f.walked_back
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "  ({} of {} fresh run(s) of the saved case fail the same way{back})",
+                f.confirmed, f.confirm_runs
+            )
+        } else {
+            format!(
+                "  (WARNING: only {} of {} fresh runs of the saved case failed the same way: the \
+                 failure depends on timing; re-run the replay command a few times)",
+                f.confirmed, f.confirm_runs
+            )
         }
     );
     out
