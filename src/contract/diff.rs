@@ -133,7 +133,20 @@ fn read_dir(root: &Path, dir: &Path, docs: &mut Docs) -> Result<(), DiffError> {
 fn load(path: &Path) -> Result<(Docs, bool), DiffError> {
     let mut docs = Docs::new();
     if path.is_dir() {
-        read_dir(path, path, &mut docs)?;
+        // A contracts root (as `Contracts::load_dir` reads it): only its
+        // profile directories, so a nested version set (`next/`) is not
+        // taken for files of this one.
+        let profiles: Vec<PathBuf> = ["zendesk", "hubspot"]
+            .iter()
+            .map(|p| path.join(p))
+            .filter(|p| p.is_dir())
+            .collect();
+        if profiles.is_empty() {
+            read_dir(path, path, &mut docs)?;
+        }
+        for profile in profiles {
+            read_dir(path, &profile, &mut docs)?;
+        }
         Ok((docs, true))
     } else {
         let name = path.file_name().map_or_else(
@@ -415,16 +428,21 @@ impl Walk<'_> {
     fn compare_enums(&mut self, old: &Value, new: &Value, at: &str) {
         let (o, n) = (strings(old, "enum"), strings(new, "enum"));
         if o.is_empty() && n.is_empty() {
-            if old.get("const") != new.get("const") {
-                self.push(
+            match (old.get("const"), new.get("const")) {
+                (Some(o), Some(n)) if o != n => self.push(
                     Class::Breaking,
                     at,
-                    format!(
-                        "constant changed from {} to {}",
-                        old.get("const").unwrap_or(&Value::Null),
-                        new.get("const").unwrap_or(&Value::Null)
-                    ),
-                );
+                    format!("constant changed from {o} to {n}"),
+                ),
+                (None, Some(n)) => {
+                    self.push(Class::Breaking, at, format!("value fixed to {n}"));
+                }
+                (Some(o), None) => self.push(
+                    Class::Risky,
+                    at,
+                    format!("constant {o} dropped: other values allowed"),
+                ),
+                _ => {}
             }
             return;
         }
@@ -547,7 +565,16 @@ impl Walk<'_> {
         }
         for key in added {
             let pointer = format!("{at}/properties/{}", escape(key));
-            if required(&n_req, key) {
+            if required(&o_req, key) {
+                // Required before without a schema of its own: it only gains one.
+                self.compare(
+                    &Value::Object(empty.clone()),
+                    &n[key.as_str()],
+                    old_doc,
+                    new_doc,
+                    &pointer,
+                );
+            } else if required(&n_req, key) {
                 self.push(
                     Class::Breaking,
                     &pointer,
@@ -555,6 +582,28 @@ impl Walk<'_> {
                 );
             } else {
                 self.push(Class::Safe, &pointer, format!("new optional field `{key}`"));
+            }
+        }
+        // Required names without a property schema on either side (a
+        // contract that only adds `required` to a shared definition).
+        for key in n_req.difference(&o_req) {
+            let key: String = serde_json::from_str(key).unwrap_or_else(|_| key.clone());
+            if !o.contains_key(&key) && !n.contains_key(&key) {
+                self.push(
+                    Class::Breaking,
+                    &format!("{at}/required"),
+                    format!("field `{key}` is now required"),
+                );
+            }
+        }
+        for key in o_req.difference(&n_req) {
+            let key: String = serde_json::from_str(key).unwrap_or_else(|_| key.clone());
+            if !o.contains_key(&key) && !n.contains_key(&key) {
+                self.push(
+                    Class::Risky,
+                    &format!("{at}/required"),
+                    format!("field `{key}` is now optional (may be absent)"),
+                );
             }
         }
         for (key, old_field) in o {
@@ -652,6 +701,41 @@ mod tests {
                 object(json!({"title": s}), &[]),
                 Breaking,
                 "field renamed `subject` → `title`",
+            ),
+            (
+                "a name made required without a property schema",
+                json!({"type": "object", "required": ["a"]}),
+                json!({"type": "object", "required": ["a", "b"]}),
+                Breaking,
+                "field `b` is now required",
+            ),
+            (
+                "a required name without a property schema dropped",
+                json!({"type": "object", "required": ["a", "b"]}),
+                json!({"type": "object", "required": ["a"]}),
+                Risky,
+                "field `b` is now optional (may be absent)",
+            ),
+            (
+                "value fixed to a constant",
+                json!({"type": "string"}),
+                json!({"type": "string", "const": "v2"}),
+                Breaking,
+                "value fixed to \"v2\"",
+            ),
+            (
+                "constant dropped",
+                json!({"type": "string", "const": "v1"}),
+                json!({"type": "string"}),
+                Risky,
+                "constant \"v1\" dropped: other values allowed",
+            ),
+            (
+                "a required name gains a schema",
+                json!({"type": "object", "required": ["a"]}),
+                object(json!({"a": {"type": "string"}}), &["a"]),
+                Breaking,
+                "type narrowed from any to string",
             ),
             (
                 "type narrowed",
