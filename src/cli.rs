@@ -3,10 +3,11 @@
 //! configuration or SUT error. Nothing else in the crate prints or exits.
 
 use crate::check::CheckName;
-use crate::contract::Contracts;
+use crate::contract::{ApiVersion, ContractSource, Contracts, Versions};
 use crate::partition::Partition;
 use crate::reference::{self, Flaw};
 use crate::report::{RunReport, check_report_dir, summary_table, write_report_dir};
+use crate::runner::VersionOverride;
 use crate::runner::{RunConfig, RunEvent, ScenarioOutcome, run_suite};
 use crate::scenario::{self, Scenario};
 use crate::signing::Scheme;
@@ -190,9 +191,19 @@ struct SutArgs {
     /// A real producer's retry policy for every scenario: zendesk, hubspot, svix, stripe, github.
     #[arg(long, value_name = "PRESET")]
     delivery_preset: Option<String>,
-    /// Load contracts from this directory instead of the built-in ones.
+    /// Load contracts from this directory instead of the built-in ones
+    /// (the next versions, when asked for, from DIR/next/).
     #[arg(long, value_name = "DIR")]
     contracts: Option<PathBuf>,
+    /// Helpdesk event version for every scenario, replacing its
+    /// `[versions]`: current, or next (every event in the next payload
+    /// version, plus new event types).
+    #[arg(long, value_name = "VERSION")]
+    helpdesk_version: Option<String>,
+    /// CRM API version for every scenario, replacing its `[versions]`:
+    /// current, or next (the mock CRM enforces the next contracts).
+    #[arg(long, value_name = "VERSION")]
+    crm_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -390,6 +401,13 @@ pub fn main() -> i32 {
             for s in scenario::builtin_suite() {
                 out!("{:<14} {}", s.name, s.description);
             }
+            out!(
+                "\nupgrade rehearsals (not in the default suite; `--scenario {}` runs them all):",
+                scenario::UPGRADE_GROUP
+            );
+            for s in scenario::upgrade_suite() {
+                out!("{:<14} {}", s.name, s.description);
+            }
             EXIT_PASS
         }
         Command::Sut(SutCommand::Flaws) => {
@@ -556,17 +574,43 @@ fn resolve_sut(args: &SutArgs, work_root: Option<&std::path::Path>) -> Result<Re
             return Err(usage_error(flag, format!("{path:?} must start with `/`")));
         }
     }
-    let contracts = match &args.contracts {
-        Some(dir) => Contracts::load_dir(dir),
-        None => Contracts::builtin(),
+    let contract_source = match &args.contracts {
+        Some(dir) => ContractSource::Dir(dir.clone()),
+        None => ContractSource::Builtin,
     };
-    let contracts = match contracts {
+    let contracts = match contract_source.load(Versions::default()) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             eprintln!("error: {e}");
             return Err(EXIT_ERROR);
         }
     };
+    let mut versions = VersionOverride::default();
+    for (flag, value, side) in [
+        (
+            "--helpdesk-version",
+            &args.helpdesk_version,
+            &mut versions.helpdesk,
+        ),
+        ("--crm-version", &args.crm_version, &mut versions.crm),
+    ] {
+        if let Some(value) = value {
+            match ApiVersion::from_name(value) {
+                Some(v) => *side = Some(v),
+                None => {
+                    return Err(usage_error(
+                        flag,
+                        format!("{value:?} is not a version; use `current` or `next`"),
+                    ));
+                }
+            }
+        }
+    }
+    // A missing next/ set is a usage error now, not a failure mid-suite.
+    if let Err(e) = contract_source.load(versions.apply(Versions::default())) {
+        eprintln!("error: {e}");
+        return Err(EXIT_ERROR);
+    }
     let sut_command = user_sut.clone().unwrap_or_else(default_sut);
     // The bundled reference receiver declares the canonical mapping; a user's
     // SUT declares one in hookproof.toml, or none.
@@ -599,6 +643,8 @@ fn resolve_sut(args: &SutArgs, work_root: Option<&std::path::Path>) -> Result<Re
         seed_override: None,
         mapping,
         preset,
+        contract_source,
+        versions,
     };
     Ok(ResolvedSut {
         config,
@@ -990,6 +1036,7 @@ async fn fuzz(args: FuzzArgs) -> i32 {
             crashes: !args.no_crashes,
             hangs: args.hangs,
             properties,
+            versions: resolved.config.versions.apply(Versions::default()),
         },
         cases: args.cases,
         time,
@@ -1326,6 +1373,8 @@ async fn selftest(args: SelftestArgs) -> i32 {
         seed_override: None,
         mapping: Some(crate::check::Mapping::canonical()),
         preset: None,
+        contract_source: ContractSource::Builtin,
+        versions: VersionOverride::default(),
     };
     let progress = Progress::new(args.quiet);
     let on_event = |e: RunEvent| progress.event(&e);

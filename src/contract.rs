@@ -131,109 +131,251 @@ pub const REQUIRED_FILES: &[&str] = &[
 /// resolve against it. Never fetched.
 const BASE_URI: &str = "https://contracts.hookproof.invalid/";
 
+/// `[(name, include_str!("../{root}/{name}")), …]`: a contract set embedded
+/// in the binary.
+macro_rules! embedded {
+    ($root:literal; $($file:literal),* $(,)?) => {
+        &[$(($file, include_str!(concat!("../", $root, "/", $file)))),*]
+    };
+}
+
 /// The contracts shipped with hookproof, as (path relative to `contracts/`, text).
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "zendesk/event.json",
-        include_str!("../contracts/zendesk/event.json"),
-    ),
-    (
-        "zendesk/ticket.json",
-        include_str!("../contracts/zendesk/ticket.json"),
-    ),
-    (
-        "zendesk/ticket.created.json",
-        include_str!("../contracts/zendesk/ticket.created.json"),
-    ),
-    (
-        "zendesk/ticket.status_changed.json",
-        include_str!("../contracts/zendesk/ticket.status_changed.json"),
-    ),
-    (
-        "zendesk/ticket.priority_changed.json",
-        include_str!("../contracts/zendesk/ticket.priority_changed.json"),
-    ),
-    (
-        "zendesk/ticket.comment_added.json",
-        include_str!("../contracts/zendesk/ticket.comment_added.json"),
-    ),
-    (
-        "hubspot/common.json",
-        include_str!("../contracts/hubspot/common.json"),
-    ),
-    (
-        "hubspot/contacts.create.json",
-        include_str!("../contracts/hubspot/contacts.create.json"),
-    ),
-    (
-        "hubspot/contacts.patch.json",
-        include_str!("../contracts/hubspot/contacts.patch.json"),
-    ),
-    (
-        "hubspot/contacts.search.json",
-        include_str!("../contracts/hubspot/contacts.search.json"),
-    ),
-    (
-        "hubspot/contacts.batch-upsert.json",
-        include_str!("../contracts/hubspot/contacts.batch-upsert.json"),
-    ),
-    (
-        "hubspot/contacts.batch-create.json",
-        include_str!("../contracts/hubspot/contacts.batch-create.json"),
-    ),
-    (
-        "hubspot/contacts.batch-update.json",
-        include_str!("../contracts/hubspot/contacts.batch-update.json"),
-    ),
-    (
-        "hubspot/tickets.create.json",
-        include_str!("../contracts/hubspot/tickets.create.json"),
-    ),
-    (
-        "hubspot/tickets.patch.json",
-        include_str!("../contracts/hubspot/tickets.patch.json"),
-    ),
-    (
-        "hubspot/tickets.search.json",
-        include_str!("../contracts/hubspot/tickets.search.json"),
-    ),
-    (
-        "hubspot/tickets.batch-upsert.json",
-        include_str!("../contracts/hubspot/tickets.batch-upsert.json"),
-    ),
-    (
-        "hubspot/tickets.batch-create.json",
-        include_str!("../contracts/hubspot/tickets.batch-create.json"),
-    ),
-    (
-        "hubspot/tickets.batch-update.json",
-        include_str!("../contracts/hubspot/tickets.batch-update.json"),
-    ),
-    (
-        "hubspot/notes.create.json",
-        include_str!("../contracts/hubspot/notes.create.json"),
-    ),
-    (
-        "hubspot/notes.patch.json",
-        include_str!("../contracts/hubspot/notes.patch.json"),
-    ),
-    (
-        "hubspot/notes.search.json",
-        include_str!("../contracts/hubspot/notes.search.json"),
-    ),
-    (
-        "hubspot/notes.batch-upsert.json",
-        include_str!("../contracts/hubspot/notes.batch-upsert.json"),
-    ),
-    (
-        "hubspot/notes.batch-create.json",
-        include_str!("../contracts/hubspot/notes.batch-create.json"),
-    ),
-    (
-        "hubspot/notes.batch-update.json",
-        include_str!("../contracts/hubspot/notes.batch-update.json"),
-    ),
+const BUILTIN: &[(&str, &str)] = embedded!["contracts";
+    "zendesk/event.json",
+    "zendesk/ticket.json",
+    "zendesk/ticket.created.json",
+    "zendesk/ticket.status_changed.json",
+    "zendesk/ticket.priority_changed.json",
+    "zendesk/ticket.comment_added.json",
+    "hubspot/common.json",
+    "hubspot/contacts.create.json",
+    "hubspot/contacts.patch.json",
+    "hubspot/contacts.search.json",
+    "hubspot/contacts.batch-upsert.json",
+    "hubspot/contacts.batch-create.json",
+    "hubspot/contacts.batch-update.json",
+    "hubspot/tickets.create.json",
+    "hubspot/tickets.patch.json",
+    "hubspot/tickets.search.json",
+    "hubspot/tickets.batch-upsert.json",
+    "hubspot/tickets.batch-create.json",
+    "hubspot/tickets.batch-update.json",
+    "hubspot/notes.create.json",
+    "hubspot/notes.patch.json",
+    "hubspot/notes.search.json",
+    "hubspot/notes.batch-upsert.json",
+    "hubspot/notes.batch-create.json",
+    "hubspot/notes.batch-update.json",
 ];
+
+/// The next versions shipped with hookproof (`contracts/next/`), as (path
+/// relative to `contracts/next/`, text).
+const BUILTIN_NEXT: &[(&str, &str)] = embedded!["contracts/next";
+    "zendesk/event.json",
+    "zendesk/ticket.json",
+    "zendesk/ticket.created.json",
+    "zendesk/ticket.status_changed.json",
+    "zendesk/ticket.priority_changed.json",
+    "zendesk/ticket.comment_added.json",
+    "zendesk/ticket.escalation_level_changed.json",
+    "zendesk/ticket.merged.json",
+    "hubspot/common.json",
+    "hubspot/contacts.create.json",
+    "hubspot/contacts.patch.json",
+    "hubspot/contacts.search.json",
+    "hubspot/contacts.batch-upsert.json",
+    "hubspot/contacts.batch-create.json",
+    "hubspot/contacts.batch-update.json",
+    "hubspot/tickets.create.json",
+    "hubspot/tickets.patch.json",
+    "hubspot/tickets.search.json",
+    "hubspot/tickets.batch-upsert.json",
+    "hubspot/tickets.batch-create.json",
+    "hubspot/tickets.batch-update.json",
+    "hubspot/notes.create.json",
+    "hubspot/notes.patch.json",
+    "hubspot/notes.search.json",
+    "hubspot/notes.batch-upsert.json",
+    "hubspot/notes.batch-create.json",
+    "hubspot/notes.batch-update.json",
+];
+
+/// Which version of one side's contracts (and payloads) a run uses.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiVersion {
+    /// The version in production today (`contracts/`).
+    #[default]
+    Current,
+    /// The version a user is about to upgrade to (`contracts/next/`).
+    Next,
+}
+
+impl ApiVersion {
+    /// `current` or `next`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::Current => "current",
+            ApiVersion::Next => "next",
+        }
+    }
+
+    /// The version named `name` (`current` or `next`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "current" => Some(ApiVersion::Current),
+            "next" => Some(ApiVersion::Next),
+            _ => None,
+        }
+    }
+}
+
+/// The contract versions of both sides of a run: a scenario's `[versions]`
+/// table.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(deny_unknown_fields, default)]
+pub struct Versions {
+    /// The helpdesk's event version: `next` sends every event in the next
+    /// payload version (and new event types) and validates them against
+    /// `next/zendesk/`.
+    pub helpdesk: ApiVersion,
+    /// The CRM API version: `next` makes the mock CRM enforce `next/hubspot/`.
+    pub crm: ApiVersion,
+}
+
+impl Versions {
+    /// Both sides at their current version.
+    pub fn is_current(&self) -> bool {
+        *self == Versions::default()
+    }
+}
+
+/// Where a run's contracts come from: the sets embedded in the binary, or a
+/// directory laid out like `contracts/` (with the next versions, when used,
+/// in its `next/` subdirectory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ContractSource {
+    /// `contracts/` and `contracts/next/` as shipped.
+    #[default]
+    Builtin,
+    /// A user's directory (`--contracts DIR`).
+    Dir(PathBuf),
+}
+
+impl ContractSource {
+    /// Loads and compiles the contracts of `versions`: `zendesk/` from the
+    /// helpdesk's version, `hubspot/` from the CRM's.
+    ///
+    /// # Errors
+    ///
+    /// As [`Contracts::load_dir`]; [`ContractError::MissingVersion`] when a
+    /// directory has no `next/` set and `versions` asks for it.
+    pub fn load(&self, versions: Versions) -> Result<Contracts, ContractError> {
+        if versions.is_current() {
+            return match self {
+                ContractSource::Builtin => Contracts::builtin(),
+                ContractSource::Dir(dir) => Contracts::load_dir(dir),
+            };
+        }
+        let mut files = Vec::new();
+        for (profile, version) in [("zendesk/", versions.helpdesk), ("hubspot/", versions.crm)] {
+            let set = match (self, version) {
+                (ContractSource::Builtin, ApiVersion::Current) => parse_embedded(BUILTIN)?,
+                (ContractSource::Builtin, ApiVersion::Next) => parse_embedded(BUILTIN_NEXT)?,
+                (ContractSource::Dir(dir), ApiVersion::Current) => read_contract_dir(dir)?,
+                (ContractSource::Dir(dir), ApiVersion::Next) => {
+                    let next = dir.join("next");
+                    if !next.is_dir() {
+                        return Err(ContractError::MissingVersion { dir: dir.clone() });
+                    }
+                    read_contract_dir(&next)?
+                }
+            };
+            files.extend(
+                set.into_iter()
+                    .filter(|(name, _)| name.starts_with(profile)),
+            );
+        }
+        let origin = match self {
+            ContractSource::Builtin => "built-in".to_owned(),
+            ContractSource::Dir(dir) => dir.display().to_string(),
+        };
+        let origin = format!(
+            "{origin} (helpdesk {}, crm {})",
+            versions.helpdesk.as_str(),
+            versions.crm.as_str()
+        );
+        require_files(Path::new(&origin), &files)?;
+        Contracts::compile(origin, files)
+    }
+}
+
+/// The `*.json` files of `dir/zendesk/` and `dir/hubspot/`, parsed, by
+/// name relative to `dir`.
+fn read_contract_dir(dir: &Path) -> Result<Vec<(String, Value)>, ContractError> {
+    let mut files = Vec::new();
+    for profile in ["zendesk", "hubspot"] {
+        let sub = dir.join(profile);
+        if !sub.exists() {
+            continue;
+        }
+        let entries = std::fs::read_dir(&sub).map_err(|source| ContractError::UnreadableDir {
+            path: sub.clone(),
+            source,
+        })?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| ContractError::UnreadableDir {
+                path: sub.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                return Err(ContractError::BadFileName {
+                    file: path.display().to_string(),
+                    reason: "file names must be UTF-8".into(),
+                });
+            };
+            let rel = format!("{profile}/{name}");
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ContractError::UnreadableFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            let value = parse(&rel, &text)?;
+            files.push((rel, value));
+        }
+    }
+    Ok(files)
+}
+
+fn parse_embedded(set: &[(&str, &str)]) -> Result<Vec<(String, Value)>, ContractError> {
+    set.iter()
+        .map(|(name, text)| Ok(((*name).to_owned(), parse(name, text)?)))
+        .collect()
+}
+
+fn require_files(dir: &Path, files: &[(String, Value)]) -> Result<(), ContractError> {
+    for required in REQUIRED_FILES {
+        if !files.iter().any(|(name, _)| name == required) {
+            return Err(ContractError::MissingFile {
+                dir: dir.to_owned(),
+                file: required,
+            });
+        }
+    }
+    Ok(())
+}
 
 /// An error loading or compiling contracts. Each names the file and says how
 /// to fix it.
@@ -292,6 +434,15 @@ pub enum ContractError {
         dir: PathBuf,
         /// The missing file, relative to the root.
         file: &'static str,
+    },
+    /// A run asks for the next contract versions and the directory has none.
+    #[error(
+        "{}: no next/ contract set (expected {}/next/zendesk/ and {}/next/hubspot/); copy hookproof's contracts/next/ there and edit it, or do not ask for `next` ([versions] in the scenario, --helpdesk-version, --crm-version)",
+        dir.display(), dir.display(), dir.display()
+    )]
+    MissingVersion {
+        /// The contracts root given with `--contracts`.
+        dir: PathBuf,
     },
     /// A file's name does not follow the naming convention, so it would
     /// silently never apply.
@@ -380,11 +531,7 @@ impl Contracts {
     ///
     /// Only if the shipped files are broken (a bug, caught by the tests).
     pub fn builtin() -> Result<Self, ContractError> {
-        let files = BUILTIN
-            .iter()
-            .map(|(name, text)| Ok(((*name).to_owned(), parse(name, text)?)))
-            .collect::<Result<Vec<_>, ContractError>>()?;
-        Self::compile("built-in".to_owned(), files)
+        Self::compile("built-in".to_owned(), parse_embedded(BUILTIN)?)
     }
 
     /// Loads and compiles every contract under `dir` (layout as in `contracts/`:
@@ -396,55 +543,8 @@ impl Contracts {
     /// A [`ContractError`] naming the first file that cannot be read, parsed,
     /// compiled or placed, or the first required file that is missing.
     pub fn load_dir(dir: &Path) -> Result<Self, ContractError> {
-        let mut files = Vec::new();
-        for profile in ["zendesk", "hubspot"] {
-            let sub = dir.join(profile);
-            if !sub.exists() {
-                continue;
-            }
-            let entries =
-                std::fs::read_dir(&sub).map_err(|source| ContractError::UnreadableDir {
-                    path: sub.clone(),
-                    source,
-                })?;
-            let mut paths = Vec::new();
-            for entry in entries {
-                let entry = entry.map_err(|source| ContractError::UnreadableDir {
-                    path: sub.clone(),
-                    source,
-                })?;
-                let path = entry.path();
-                if path.extension().is_some_and(|e| e == "json") {
-                    paths.push(path);
-                }
-            }
-            paths.sort();
-            for path in paths {
-                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                    return Err(ContractError::BadFileName {
-                        file: path.display().to_string(),
-                        reason: "file names must be UTF-8".into(),
-                    });
-                };
-                let rel = format!("{profile}/{name}");
-                let text = std::fs::read_to_string(&path).map_err(|source| {
-                    ContractError::UnreadableFile {
-                        path: path.clone(),
-                        source,
-                    }
-                })?;
-                let value = parse(&rel, &text)?;
-                files.push((rel, value));
-            }
-        }
-        for required in REQUIRED_FILES {
-            if !files.iter().any(|(name, _)| name == required) {
-                return Err(ContractError::MissingFile {
-                    dir: dir.to_owned(),
-                    file: required,
-                });
-            }
-        }
+        let files = read_contract_dir(dir)?;
+        require_files(dir, &files)?;
         Self::compile(dir.display().to_string(), files)
     }
 
@@ -734,30 +834,99 @@ mod tests {
     }
 
     #[test]
-    fn builtin_list_matches_contracts_dir() {
+    fn builtin_lists_match_the_contracts_dirs() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts");
-        let mut on_disk = Vec::new();
-        for profile in ["zendesk", "hubspot"] {
-            for entry in std::fs::read_dir(root.join(profile)).expect("readable") {
-                let name = entry
-                    .expect("entry")
-                    .file_name()
-                    .into_string()
-                    .expect("utf-8");
-                if name.ends_with(".json") {
-                    on_disk.push(format!("{profile}/{name}"));
+        for (dir, set) in [(root.clone(), BUILTIN), (root.join("next"), BUILTIN_NEXT)] {
+            let mut on_disk = Vec::new();
+            for profile in ["zendesk", "hubspot"] {
+                for entry in std::fs::read_dir(dir.join(profile)).expect("readable") {
+                    let name = entry
+                        .expect("entry")
+                        .file_name()
+                        .into_string()
+                        .expect("utf-8");
+                    if name.ends_with(".json") {
+                        on_disk.push(format!("{profile}/{name}"));
+                    }
                 }
             }
+            on_disk.sort();
+            let mut listed: Vec<String> = set.iter().map(|(n, _)| (*n).to_owned()).collect();
+            listed.sort();
+            assert_eq!(
+                listed,
+                on_disk,
+                "every file under {} is embedded",
+                dir.display()
+            );
         }
-        on_disk.sort();
-        let mut listed: Vec<String> = BUILTIN.iter().map(|(n, _)| (*n).to_owned()).collect();
-        listed.sort();
-        assert_eq!(listed, on_disk, "every file under contracts/ is embedded");
-        // And the directory loads to the same set.
+        // And the directory loads to the same set, in every version mix.
         let loaded = Contracts::load_dir(&root).expect("contracts/ loads");
         assert_eq!(
             loaded.files().collect::<Vec<_>>(),
             builtin().files().collect::<Vec<_>>()
+        );
+        for helpdesk in [ApiVersion::Current, ApiVersion::Next] {
+            for crm in [ApiVersion::Current, ApiVersion::Next] {
+                let v = Versions { helpdesk, crm };
+                let from_dir = ContractSource::Dir(root.clone())
+                    .load(v)
+                    .expect("dir loads");
+                let embedded = ContractSource::Builtin.load(v).expect("built-in loads");
+                assert_eq!(
+                    from_dir.files().collect::<Vec<_>>(),
+                    embedded.files().collect::<Vec<_>>(),
+                    "{v:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn versions_take_each_side_from_its_own_set() {
+        let v = |helpdesk, crm| {
+            ContractSource::Builtin
+                .load(Versions { helpdesk, crm })
+                .expect("loads")
+        };
+        let files = |c: &Contracts| c.files().map(str::to_owned).collect::<Vec<_>>();
+        let next_events = v(ApiVersion::Next, ApiVersion::Current);
+        assert!(files(&next_events).contains(&"zendesk/ticket.merged.json".to_owned()));
+        let current = v(ApiVersion::Current, ApiVersion::Current);
+        assert!(!files(&current).contains(&"zendesk/ticket.merged.json".to_owned()));
+        // A v1 event breaks the next contract (no region, old version),
+        // and a ticket create without hs_pipeline breaks only the next CRM.
+        let event = payload("zendesk/ticket_created.json");
+        assert!(current.validate_event(&event).is_empty());
+        assert!(!next_events.validate_event(&event).is_empty());
+        let create = serde_json::json!({"properties": {"subject": "s", "hs_pipeline_stage": "1"}});
+        let op = |c: &Contracts| c.validate_crm_request("tickets", CrmOperation::Create, &create);
+        assert!(op(&current).is_empty());
+        assert!(op(&next_events).is_empty(), "the CRM side stays current");
+        let next_crm = v(ApiVersion::Current, ApiVersion::Next);
+        let violations = op(&next_crm);
+        assert!(
+            violations.iter().any(|v| v.message.contains("hs_pipeline")),
+            "{violations:?}"
+        );
+    }
+
+    #[test]
+    fn a_dir_without_a_next_set_is_named() {
+        let dir = temp_contracts();
+        let source = ContractSource::Dir(dir.path().to_owned());
+        assert!(source.load(Versions::default()).is_ok());
+        let err = source
+            .load(Versions {
+                helpdesk: ApiVersion::Next,
+                crm: ApiVersion::Current,
+            })
+            .unwrap_err();
+        assert!(matches!(err, ContractError::MissingVersion { .. }));
+        let text = err.to_string();
+        assert!(
+            text.contains("next/zendesk/") && text.contains("--helpdesk-version"),
+            "{text}"
         );
     }
 

@@ -160,6 +160,16 @@ pub struct Unit {
     pub deliveries: Vec<PlannedDelivery>,
 }
 
+impl Unit {
+    /// One delivery, due at once.
+    pub fn now(delivery: PlannedDelivery) -> Unit {
+        Unit {
+            not_before: Duration::ZERO,
+            deliveries: vec![delivery],
+        }
+    }
+}
+
 /// Live counters for progress display.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -505,10 +515,7 @@ mod tests {
             traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
         };
         let log = Arc::new(Mutex::new(DeliveryLog::default()));
-        let units = vec![Unit {
-            not_before: Duration::ZERO,
-            deliveries: vec![delivery],
-        }];
+        let units = vec![Unit::now(delivery)];
         producer
             .deliver(units, Instant::now(), log.clone(), Arc::default())
             .await;

@@ -147,9 +147,8 @@ impl Selection {
 pub fn units<'a>(records: impl IntoIterator<Item = &'a EventRecord>) -> Vec<Unit> {
     records
         .into_iter()
-        .map(|r| Unit {
-            not_before: Duration::ZERO,
-            deliveries: vec![PlannedDelivery {
+        .map(|r| {
+            Unit::now(PlannedDelivery {
                 event_seq: r.event_seq,
                 event_id: r.event_id.clone(),
                 event_type: r.event_type.clone(),
@@ -161,7 +160,7 @@ pub fn units<'a>(records: impl IntoIterator<Item = &'a EventRecord>) -> Vec<Unit
                 lost_acks: 0,
                 rotated: false,
                 traceparent: r.traceparent.clone(),
-            }],
+            })
         })
         .collect()
 }

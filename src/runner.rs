@@ -5,9 +5,9 @@
 //!
 //! The runner reports progress through a callback and never prints.
 
-use crate::check::Seeded;
 use crate::check::{CheckInput, CheckResult, RunObservation, Settle, Verdict, run_checks};
-use crate::contract::Contracts;
+use crate::check::{CheckName, Seeded};
+use crate::contract::{ApiVersion, ContractSource, Contracts, Versions};
 use crate::crm::SeedObject;
 use crate::crm::{CrmConfig, CrmFault, CrmFaultKind, MockCrm, Window};
 use crate::fault::Fault;
@@ -47,6 +47,47 @@ pub struct RunConfig {
     pub mapping: Option<crate::check::Mapping>,
     /// A producer preset that replaces every scenario's `[delivery]`.
     pub preset: Option<crate::producer::Preset>,
+    /// Where `contracts` came from; scenarios that ask for other
+    /// [`Versions`] load theirs from here.
+    pub contract_source: ContractSource,
+    /// `--helpdesk-version` / `--crm-version`: replaces a side of every
+    /// scenario's `[versions]`.
+    pub versions: VersionOverride,
+}
+
+/// Replaces one or both sides of every scenario's `[versions]` (the
+/// pre-upgrade check: the whole suite with the next helpdesk or CRM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionOverride {
+    /// The helpdesk's event version, when given.
+    pub helpdesk: Option<ApiVersion>,
+    /// The CRM API version, when given.
+    pub crm: Option<ApiVersion>,
+}
+
+impl VersionOverride {
+    /// `versions` with the given sides replaced.
+    pub fn apply(&self, versions: Versions) -> Versions {
+        Versions {
+            helpdesk: self.helpdesk.unwrap_or(versions.helpdesk),
+            crm: self.crm.unwrap_or(versions.crm),
+        }
+    }
+}
+
+impl RunConfig {
+    /// The compiled contracts of `versions` (the preloaded set when both
+    /// sides are current).
+    ///
+    /// # Errors
+    ///
+    /// When the source has no set for a version asked for.
+    pub fn contracts_for(&self, versions: Versions) -> Result<Arc<Contracts>, RunError> {
+        if versions.is_current() {
+            return Ok(self.contracts.clone());
+        }
+        Ok(Arc::new(self.contract_source.load(versions)?))
+    }
 }
 
 /// Progress notifications.
@@ -183,6 +224,9 @@ pub enum RunError {
     /// A mock server or state directory could not be set up.
     #[error("could not set up the harness: {0}")]
     Io(#[from] std::io::Error),
+    /// The contracts of the scenario's versions could not be loaded.
+    #[error(transparent)]
+    Contracts(#[from] crate::contract::ContractError),
 }
 
 /// A run error, with the scenario it happened in.
@@ -248,14 +292,35 @@ pub async fn run_scenario(
     on_event: &(dyn Fn(RunEvent) + Send + Sync),
 ) -> Result<ScenarioOutcome, RunError> {
     let seed = config.seed_override.unwrap_or(scenario.seed);
+    let versions = config.versions.apply(scenario.versions);
+    let rehearsed = rehearsal_checks(scenario, versions);
+    let scenario = rehearsed.as_ref();
+    let contracts = config.contracts_for(versions)?;
     let mut workload = workload::generate(&scenario.workload, seed);
+    let (upgraded, escalated) = match versions.helpdesk {
+        ApiVersion::Next => upgrade_events(&mut workload, seed),
+        ApiVersion::Current => (Vec::new(), Vec::new()),
+    };
     let status_drifted = drift_statuses(scenario, &mut workload, seed);
-    let plan = build_plan(scenario, &workload, seed);
+    let mut plan = build_plan(scenario, &workload, seed);
+    let mut new_type_violations = Vec::new();
+    if versions.helpdesk == ApiVersion::Next {
+        let added = add_new_type_events(&mut plan, &workload, seed);
+        for delivery in added {
+            let body: serde_json::Value =
+                serde_json::from_slice(&delivery.body).unwrap_or_default();
+            for v in contracts.validate_event(&body) {
+                new_type_violations.push((delivery.event_id.clone(), v));
+            }
+        }
+        plan.drifted.extend(escalated);
+    }
     let clean_plan = clean_plan(&workload);
     let progress = Arc::new(Progress::default());
     let (clean, faulted) = {
         let clean = execute(
             config,
+            &contracts,
             scenario,
             &workload,
             clean_plan,
@@ -265,6 +330,7 @@ pub async fn run_scenario(
         );
         let faulted = execute(
             config,
+            &contracts,
             scenario,
             &workload,
             plan.units,
@@ -293,12 +359,19 @@ pub async fn run_scenario(
     faulted_obs.forged_markers = plan.forged_markers;
     faulted_obs.drifted = plan.drifted;
     faulted_obs.drifted.extend(status_drifted.iter().cloned());
+    faulted_obs.upgraded = upgraded
+        .into_iter()
+        .filter(|id| !faulted_obs.drifted.contains(id))
+        .collect();
     let mut clean_obs = clean.observation;
-    for obs in [&mut clean_obs, &mut faulted_obs] {
-        // Newer-version payloads are outside the (older) contract by design.
-        obs.event_violations
-            .retain(|(id, _)| !status_drifted.contains(id));
+    if versions.helpdesk == ApiVersion::Current {
+        for obs in [&mut clean_obs, &mut faulted_obs] {
+            // Newer-version payloads are outside the (older) contract by design.
+            obs.event_violations
+                .retain(|(id, _)| !status_drifted.contains(id));
+        }
     }
+    faulted_obs.event_violations.extend(new_type_violations);
     let input = CheckInput {
         scenario,
         workload: &workload,
@@ -333,8 +406,10 @@ fn token(rng: &mut ChaCha8Rng, prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     config: &RunConfig,
+    contracts: &Arc<Contracts>,
     scenario: &Scenario,
     workload: &Workload,
     units: Vec<Unit>,
@@ -365,7 +440,7 @@ async fn execute(
         split_faults(&scenario.faults)
     };
     let (seed_objects, seeded) = preseed(scenario, workload, seed);
-    let mut crm_config = CrmConfig::new(crm_token.clone(), config.contracts.clone());
+    let mut crm_config = CrmConfig::new(crm_token.clone(), contracts.clone());
     crm_config.seed = seed;
     crm_config.faults = crm_faults;
     crm_config.seeded = seed_objects;
@@ -521,7 +596,7 @@ async fn execute(
         .collect();
     let mut event_violations = Vec::new();
     for e in &workload.events {
-        for v in config.contracts.validate_event(&e.body) {
+        for v in contracts.validate_event(&e.body) {
             event_violations.push((e.id.clone(), v));
         }
     }
@@ -536,6 +611,7 @@ async fn execute(
             sut_events: std::mem::take(&mut *sut_events.lock().unwrap()),
             seeded,
             drifted: Vec::new(),
+            upgraded: Vec::new(),
             replayed,
             retry_after: if clean {
                 None
@@ -886,10 +962,7 @@ pub fn clean_plan(workload: &Workload) -> Vec<Unit> {
     workload
         .events
         .iter()
-        .map(|e| Unit {
-            not_before: Duration::ZERO,
-            deliveries: vec![original(e, "original", 0)],
-        })
+        .map(|e| Unit::now(original(e, "original", 0)))
         .collect()
 }
 
@@ -900,10 +973,7 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
     let mut units: Vec<Unit> = workload
         .events
         .iter()
-        .map(|e| Unit {
-            not_before: Duration::ZERO,
-            deliveries: vec![original(e, "original", 0)],
-        })
+        .map(|e| Unit::now(original(e, "original", 0)))
         .collect();
     let mut forged_markers = Vec::new();
     let mut drifted = Vec::new();
@@ -938,13 +1008,7 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
                     if rng.random_bool(*fraction) {
                         for c in 0..*copies {
                             let at = i + rng.random_range(1..=16);
-                            later.push((
-                                at,
-                                Unit {
-                                    not_before: Duration::ZERO,
-                                    deliveries: vec![original(e, "duplicate", 2 + c as usize)],
-                                },
-                            ));
+                            later.push((at, Unit::now(original(e, "duplicate", 2 + c as usize))));
                         }
                     }
                 }
@@ -964,13 +1028,7 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
                 for k in 0..*new_event_types {
                     let (delivery, at) = new_type_event(workload, &mut rng, k);
                     drifted.push(delivery.event_id.clone());
-                    later.push((
-                        at,
-                        Unit {
-                            not_before: Duration::ZERO,
-                            deliveries: vec![delivery],
-                        },
-                    ));
+                    later.push((at, Unit::now(delivery)));
                 }
             }
             Fault::Delay { fraction, delay } => {
@@ -996,24 +1054,13 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
                     let marker = (FORGED_TICKET_BASE + forged_markers.len() as u64).to_string();
                     let (delivery, at) = forgery(workload, &mut rng, mode, &marker);
                     forged_markers.push(marker);
-                    later.push((
-                        at,
-                        Unit {
-                            not_before: Duration::ZERO,
-                            deliveries: vec![delivery],
-                        },
-                    ));
+                    later.push((at, Unit::now(delivery)));
                 }
             }
             _ => {}
         }
     }
-    // Insert later units (duplicates, forgeries) at their positions, from the back.
-    later.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-    for (at, unit) in later {
-        let at = at.min(units.len());
-        units.insert(at, unit);
-    }
+    insert_units(&mut units, later);
     for fault in &scenario.faults {
         match fault {
             Fault::Reorder { window } => {
@@ -1041,6 +1088,75 @@ pub fn build_plan(scenario: &Scenario, workload: &Workload, seed: u64) -> Plan {
         forged_markers,
         drifted,
     }
+}
+
+/// A scenario run at a next version judges what the upgrade can break even
+/// when its `[checks] require` (written for the current versions) leaves it
+/// out: `tolerates_drift` for the helpdesk's, `contract` for either.
+fn rehearsal_checks(scenario: &Scenario, versions: Versions) -> std::borrow::Cow<'_, Scenario> {
+    let require = &scenario.checks.require;
+    let mut wanted = Vec::new();
+    if versions.helpdesk == ApiVersion::Next {
+        wanted.push(CheckName::ToleratesDrift);
+    }
+    if !versions.is_current() {
+        wanted.push(CheckName::Contract);
+    }
+    wanted.retain(|c| !require.is_empty() && !require.contains(c));
+    if wanted.is_empty() {
+        return std::borrow::Cow::Borrowed(scenario);
+    }
+    let mut scenario = scenario.clone();
+    scenario.checks.require.extend(wanted);
+    std::borrow::Cow::Owned(scenario)
+}
+
+/// Inserts units (duplicates, forgeries, new event types) at their
+/// positions, from the back so earlier positions stay valid.
+fn insert_units(units: &mut Vec<Unit>, mut later: Vec<(usize, Unit)>) {
+    later.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    for (at, unit) in later {
+        let at = at.min(units.len());
+        units.insert(at, unit);
+    }
+}
+
+/// Share of status changes that use the new status value when the helpdesk
+/// is at its next version.
+const NEXT_STATUS_SHARE: f64 = 0.3;
+
+/// `[versions] helpdesk = "next"`: every event in the next payload version
+/// and a share of status changes with the status value the current contract
+/// lacks, in both runs (it is what the helpdesk sends now). Returns the ids
+/// of all events, and of the escalated ones.
+fn upgrade_events(workload: &mut Workload, seed: u64) -> (Vec<String>, Vec<String>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x2025_0601);
+    let mut escalated = Vec::new();
+    for e in &mut workload.events {
+        e.body = drift_body(&e.body);
+        if e.kind == workload::EventKind::StatusChanged && rng.random_bool(NEXT_STATUS_SHARE) {
+            escalate(e);
+            escalated.push(e.id.clone());
+        }
+    }
+    let all = workload.events.iter().map(|e| e.id.clone()).collect();
+    (all, escalated)
+}
+
+/// Events of every type that is new in the next version, at seeded places in
+/// the faulted run; returns them (their ids are added to `plan.drifted`).
+fn add_new_type_events(plan: &mut Plan, workload: &Workload, seed: u64) -> Vec<PlannedDelivery> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x2E_77E5);
+    let mut later = Vec::new();
+    let mut added = Vec::new();
+    for k in 0..NEW_EVENT_TYPES.len() {
+        let (delivery, at) = new_type_event(workload, &mut rng, k);
+        plan.drifted.push(delivery.event_id.clone());
+        added.push(delivery.clone());
+        later.push((at, Unit::now(delivery)));
+    }
+    insert_units(&mut plan.units, later);
+    added
 }
 
 /// The newer payload version of an event: a new `zendesk_event_version`,
@@ -1083,7 +1199,19 @@ fn new_type_event(workload: &Workload, rng: &mut ChaCha8Rng, k: usize) -> (Plann
     let id = workload::uuid_from(rng);
     body["id"] = serde_json::json!(id);
     body["type"] = serde_json::json!(format!("{}{short}", workload::TYPE_PREFIX));
-    body["event"] = serde_json::json!({"level": 2, "reason": "vip"});
+    body["event"] = match short {
+        "ticket.merged" => {
+            let into = tickets[rng.random_range(0..tickets.len())]
+                .ticket_id
+                .clone()
+                .unwrap_or_default();
+            serde_json::json!({"merged_into": into, "source": "web"})
+        }
+        "ticket.escalation_level_changed" => {
+            serde_json::json!({"level": 2, "reason": "vip", "source": "rule"})
+        }
+        _ => serde_json::json!({"summary": "Customer asks for a refund.", "source": "automation"}),
+    };
     let delivery = PlannedDelivery {
         event_seq: None,
         event_id: id.clone(),
@@ -1118,12 +1246,17 @@ fn drift_statuses(scenario: &Scenario, workload: &mut Workload, seed: u64) -> Ve
     let mut changed = Vec::new();
     for e in &mut workload.events {
         if e.kind == workload::EventKind::StatusChanged && rng.random_bool(fraction) {
-            e.body["event"]["current"] = serde_json::json!("ESCALATED");
-            e.body["detail"]["status"] = serde_json::json!("ESCALATED");
+            escalate(e);
             changed.push(e.id.clone());
         }
     }
     changed
+}
+
+/// A status change to the status value only the next version has.
+fn escalate(e: &mut Event) {
+    e.body["event"]["current"] = serde_json::json!("ESCALATED");
+    e.body["detail"]["status"] = serde_json::json!("ESCALATED");
 }
 
 /// The dead-letter queue as replay units: each dead-lettered valid event
@@ -1532,6 +1665,51 @@ mod tests {
         let last = plan.units.last().unwrap().not_before.as_secs_f64();
         assert!((last - (w.events.len() - 1) as f64 / 20.0).abs() < 1e-6);
         assert_eq!(plan_ids(&plan), original_ids(&w));
+    }
+
+    #[test]
+    fn the_next_helpdesk_version_meets_the_next_contracts_only() {
+        let s = scenario("");
+        let mut w = workload::generate(&s.workload, 5);
+        let (all, escalated) = upgrade_events(&mut w, 5);
+        assert_eq!(all.len(), w.events.len());
+        assert!(!escalated.is_empty() && escalated.len() < all.len());
+        let next = ContractSource::Builtin
+            .load(Versions {
+                helpdesk: ApiVersion::Next,
+                crm: ApiVersion::Current,
+            })
+            .unwrap();
+        let current = Contracts::builtin().unwrap();
+        for e in &w.events {
+            assert_eq!(next.validate_event(&e.body), Vec::new(), "{}", e.body);
+            assert_eq!(e.body["zendesk_event_version"], "2025-06-01");
+            // The current contract tolerates the new fields, not the new status.
+            assert_eq!(
+                current.validate_event(&e.body).is_empty(),
+                !escalated.contains(&e.id),
+                "{}",
+                e.body
+            );
+        }
+        let mut plan = build_plan(&s, &w, 5);
+        let before = plan.units.len();
+        let added = add_new_type_events(&mut plan, &w, 5);
+        assert_eq!(plan.units.len(), before + NEW_EVENT_TYPES.len());
+        let types: Vec<&str> = added.iter().map(|d| d.event_type.as_str()).collect();
+        assert_eq!(types, NEW_EVENT_TYPES);
+        for d in &added {
+            let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
+            assert_eq!(next.validate_event(&body), Vec::new(), "{body}");
+            assert!(plan.drifted.contains(&d.event_id));
+        }
+        // The types with a contract of their own are checked by it.
+        let mut merged: serde_json::Value = serde_json::from_slice(&added[0].body).unwrap();
+        merged["event"] = serde_json::json!({"source": "web"});
+        assert!(
+            !next.validate_event(&merged).is_empty(),
+            "merged_into is required"
+        );
     }
 
     #[test]

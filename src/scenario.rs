@@ -5,6 +5,7 @@
 //! to fix it. The built-in suite is embedded in the binary.
 
 use crate::check::CheckName;
+use crate::contract::Versions;
 use crate::fault::Fault;
 use crate::producer::DeliveryPolicy;
 use crate::workload::WorkloadSpec;
@@ -135,6 +136,10 @@ pub struct Scenario {
     /// Checks.
     #[serde(default)]
     pub checks: ChecksSpec,
+    /// The contract versions of both sides (`[versions]`): the upgrade
+    /// rehearsal.
+    #[serde(default, skip_serializing_if = "Versions::is_current")]
+    pub versions: Versions,
     /// Where it came from (`builtin:NAME` or a path).
     #[serde(skip)]
     pub source: String,
@@ -158,6 +163,8 @@ struct RawScenario {
     faults: Vec<toml::Spanned<Fault>>,
     #[serde(default)]
     checks: ChecksSpec,
+    #[serde(default)]
+    versions: Versions,
 }
 
 /// A scenario file that cannot be used.
@@ -231,6 +238,36 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/timeout-misconfiguration.toml"),
     ),
 ];
+
+/// The built-in upgrade rehearsals (`scenarios/upgrade/`): the next helpdesk
+/// event version and the next CRM API version under faults. Not part of the
+/// default suite; `--scenario upgrade` selects them all, or one by name.
+pub const UPGRADE: &[(&str, &str)] = &[
+    (
+        "upgrade-helpdesk-next",
+        include_str!("../scenarios/upgrade/helpdesk-next.toml"),
+    ),
+    (
+        "upgrade-crm-next",
+        include_str!("../scenarios/upgrade/crm-next.toml"),
+    ),
+];
+
+/// The `--scenario` name that selects every [`UPGRADE`] rehearsal.
+pub const UPGRADE_GROUP: &str = "upgrade";
+
+/// The upgrade rehearsals, parsed.
+pub fn upgrade_suite() -> Vec<Scenario> {
+    parse_builtin(UPGRADE)
+}
+
+fn parse_builtin(set: &[(&str, &str)]) -> Vec<Scenario> {
+    set.iter()
+        .map(|(name, text)| {
+            parse(text, &format!("builtin:{name}")).expect("built-in scenarios are valid")
+        })
+        .collect()
+}
 
 /// Parses and validates scenario TOML; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
@@ -331,6 +368,7 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         settle: raw.settle,
         faults,
         checks: raw.checks,
+        versions: raw.versions,
         source: file.to_string(),
     })
 }
@@ -350,18 +388,16 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// The built-in suite, parsed.
 pub fn builtin_suite() -> Vec<Scenario> {
-    BUILTIN
-        .iter()
-        .map(|(name, text)| {
-            parse(text, &format!("builtin:{name}")).expect("built-in scenarios are valid")
-        })
-        .collect()
+    parse_builtin(BUILTIN)
 }
 
 /// Resolves a `--scenario` argument: a built-in name, a `.toml` file, or a
 /// directory of `.toml` files (sorted by name).
 pub fn resolve(arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
-    if let Some((name, text)) = BUILTIN.iter().find(|(name, _)| *name == arg) {
+    if arg == UPGRADE_GROUP {
+        return Ok(upgrade_suite());
+    }
+    if let Some((name, text)) = BUILTIN.iter().chain(UPGRADE).find(|(name, _)| *name == arg) {
         return Ok(vec![parse(text, &format!("builtin:{name}"))?]);
     }
     let path = PathBuf::from(arg);
@@ -395,8 +431,13 @@ pub fn resolve(arg: &str) -> Result<Vec<Scenario>, ScenarioError> {
         line: None,
         message: "no such scenario file, directory or built-in name".into(),
         help: Some(format!(
-            "built-in scenarios: {}",
+            "built-in scenarios: {}; upgrade rehearsals: {} (all: `{UPGRADE_GROUP}`)",
             BUILTIN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
+            UPGRADE
                 .iter()
                 .map(|(n, _)| *n)
                 .collect::<Vec<_>>()

@@ -97,6 +97,8 @@ impl Harness {
                 seed_override: None,
                 mapping: None,
                 preset: None,
+                contract_source: crate::contract::ContractSource::Builtin,
+                versions: crate::runner::VersionOverride::default(),
             },
             work_dir,
             runtime: OnceLock::new(),

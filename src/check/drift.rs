@@ -11,14 +11,26 @@ use crate::history::{AttemptOutcome, DeliveryStatus, SignatureMode};
 pub(crate) fn refused_drift(input: &CheckInput) -> Vec<Evidence> {
     let log = &input.faulted.log;
     let mut evidence = Vec::new();
-    for id in &input.faulted.drifted {
+    for id in input.faulted.drifted.iter().chain(&input.faulted.upgraded) {
+        // A refusal is an answer: a dead-letter made only of connection
+        // errors and timeouts (the SUT was down or killed) says nothing
+        // about the payload.
+        let answered_no = |index: usize| {
+            log.attempts_of(index).any(|a| {
+                matches!(
+                    a.outcome,
+                    AttemptOutcome::Retryable { .. } | AttemptOutcome::Rejected { .. }
+                )
+            })
+        };
         let refused = log.deliveries.iter().find(|d| {
             &d.event_id == id
                 && d.signature == SignatureMode::Valid
-                && matches!(
-                    d.status,
-                    DeliveryStatus::Rejected | DeliveryStatus::DeadLettered
-                )
+                && match d.status {
+                    DeliveryStatus::Rejected => true,
+                    DeliveryStatus::DeadLettered => answered_no(d.index),
+                    _ => false,
+                }
         });
         if let Some(d) = refused {
             let last = log
@@ -93,6 +105,25 @@ mod tests {
             "newer-version ticket.comment_added event was dead-lettered (retryable 503)"
         );
         assert_eq!(e[0].timeline.len(), 3);
+    }
+
+    #[test]
+    fn a_dead_letter_without_an_answer_is_not_a_refusal() {
+        // The SUT was down (killed, or not listening): connection errors and
+        // timeouts say nothing about the payload version.
+        let w = workload();
+        let down = AttemptOutcome::ConnectionError {
+            error: "connect".into(),
+        };
+        let run = Run::new(&w)
+            .deliver(
+                COMMENT_1,
+                "original",
+                SignatureMode::Valid,
+                &[(10, 0, down.clone()), (20, 0, AttemptOutcome::Timeout)],
+            )
+            .drifted(&[COMMENT_1]);
+        assert!(refused(run).is_empty());
     }
 
     #[test]

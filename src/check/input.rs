@@ -41,8 +41,16 @@ pub struct RunObservation {
     /// Objects pre-seeded into the CRM with the CRM-owned properties they
     /// started with: `(object type, unique property, value, owned properties)`.
     pub seeded: Vec<Seeded>,
-    /// Ids of events delivered in a newer payload version.
+    /// Ids of events whose meaning is new in a newer payload version (a new
+    /// event type, a new status value) or that a `payload.drift` fault sent
+    /// in that version: a state difference related to them is drift
+    /// intolerance.
     pub drifted: Vec<String>,
+    /// Ids of the other events sent in a newer payload version because the
+    /// helpdesk is at it for the whole run (`[versions] helpdesk = "next"`):
+    /// the clean run got the same payloads, so only refusing them is drift
+    /// intolerance.
+    pub upgraded: Vec<String>,
     /// Ids of events replayed from the dead-letter queue.
     pub replayed: Vec<String>,
     /// `Retry-After` the CRM sent with its 429s and 503s, if any.

@@ -155,7 +155,9 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
         CheckName::Replays if input.faulted.replayed.is_empty() => {
             Some("no dead-lettered event was replayed")
         }
-        CheckName::ToleratesDrift if input.faulted.drifted.is_empty() => {
+        CheckName::ToleratesDrift
+            if input.faulted.drifted.is_empty() && input.faulted.upgraded.is_empty() =>
+        {
             Some("the scenario sends no newer-version payloads")
         }
         _ => None,
@@ -345,7 +347,10 @@ fn tolerates_drift(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -
             .into_iter()
             .map(|(d, _)| evidence_for(input, index, d, false)),
     );
-    let summary = format!("{} event(s) sent in a newer payload version", drifted.len());
+    let summary = format!(
+        "{} event(s) sent in a newer payload version",
+        drifted.len() + input.faulted.upgraded.len()
+    );
     let fail = format!("{summary}; {} refused or misapplied", evidence.len());
     CheckResult::judge(
         CheckName::ToleratesDrift,

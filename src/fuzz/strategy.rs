@@ -23,6 +23,7 @@
 //! ```
 
 use crate::check::CheckName;
+use crate::contract::Versions;
 use crate::fault::Fault;
 use crate::scenario::{ChecksSpec, DeliverySpec, Scenario, SettleSpec};
 use crate::workload::WorkloadSpec;
@@ -46,6 +47,10 @@ pub struct FuzzSpace {
     pub hangs: bool,
     /// Properties judged (the scenario's `[checks] require`).
     pub properties: Vec<CheckName>,
+    /// The contract versions of every case (`--helpdesk-version`,
+    /// `--crm-version`): saved into each minimal case, so `run` replays it
+    /// at the same versions.
+    pub versions: Versions,
 }
 
 /// The checks that depend on wall-clock timing (rates and latencies, which a
@@ -70,6 +75,7 @@ impl Default for FuzzSpace {
             crashes: true,
             hangs: false,
             properties: default_properties(),
+            versions: Versions::default(),
         }
     }
 }
@@ -266,6 +272,7 @@ fn deliveries() -> impl Strategy<Value = DeliverySpec> {
 /// it would draw an unrelated workload); the parts it seeds do.
 pub fn scenarios(space: FuzzSpace) -> impl Strategy<Value = Scenario> {
     let properties = space.properties.clone();
+    let versions = space.versions;
     (
         any::<u64>().no_shrink(),
         workloads(&space),
@@ -290,6 +297,7 @@ pub fn scenarios(space: FuzzSpace) -> impl Strategy<Value = Scenario> {
                 require: properties.clone(),
                 ..ChecksSpec::default()
             },
+            versions,
             source: String::new(),
         })
 }
