@@ -329,12 +329,31 @@ pub enum Fault {
         contacts: f64,
     },
     /// After every delivery finished, replay the dead-letter queue (fresh
-    /// signatures, same event ids, same retry policy).
+    /// signatures, same event ids, same retry policy), or the part of it
+    /// first sent in a window or of some types: what `hookproof replay`
+    /// selects with the same flags.
     #[serde(rename = "delivery.replay")]
     Replay {
         /// Wait this long after the last delivery finished.
         #[serde(default = "default_restart", with = "duration")]
         after: Duration,
+        /// Only events first sent at or after this offset into the run.
+        #[serde(
+            default,
+            with = "opt_duration",
+            skip_serializing_if = "Option::is_none"
+        )]
+        since: Option<Duration>,
+        /// Only events first sent before this offset into the run.
+        #[serde(
+            default,
+            with = "opt_duration",
+            skip_serializing_if = "Option::is_none"
+        )]
+        until: Option<Duration>,
+        /// Only events of these short types, e.g. `ticket.created` (empty: any).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        types: Vec<String>,
     },
     /// SIGKILL the SUT at a time or right after the Nth ack, then restart it.
     #[serde(rename = "sut.kill")]
@@ -499,6 +518,16 @@ impl Fault {
                 ..
             } => {
                 return Err(("at", "give `at` (a time) or `after_acks` (a count)".into()));
+            }
+            Fault::Replay {
+                since: Some(since),
+                until: Some(until),
+                ..
+            } if until <= since => {
+                return Err((
+                    "until",
+                    format!("must be later than `since` ({since:?}), got {until:?}"),
+                ));
             }
             _ => {}
         }

@@ -488,10 +488,23 @@ async fn execute(
     helpdesk.arm();
     let origin = Instant::now();
     let sut_events = Arc::new(Mutex::new(Vec::new()));
-    let replay_after = (!clean)
+    let replay_step = (!clean)
         .then(|| {
             scenario.faults.iter().find_map(|f| match f {
-                Fault::Replay { after } => Some(*after),
+                Fault::Replay {
+                    after,
+                    since,
+                    until,
+                    types,
+                } => Some((
+                    *after,
+                    crate::replay::Selection {
+                        since: *since,
+                        until: *until,
+                        types: types.clone(),
+                        ..crate::replay::Selection::default()
+                    },
+                )),
                 _ => None,
             })
         })
@@ -502,9 +515,9 @@ async fn execute(
             .deliver(units, origin, log.clone(), progress.clone())
             .await;
         let _ = delivered_tx.send(true);
-        if let Some(after) = replay_after {
-            tokio::time::sleep(after).await;
-            let replay = replay_units(&log.lock().unwrap());
+        if let Some((after, selection)) = &replay_step {
+            tokio::time::sleep(*after).await;
+            let replay = replay_units(&log.lock().unwrap(), selection);
             producer
                 .deliver(replay, Instant::now(), log.clone(), progress)
                 .await;
@@ -1259,12 +1272,10 @@ fn escalate(e: &mut Event) {
     e.body["detail"]["status"] = serde_json::json!("ESCALATED");
 }
 
-/// The dead-letter queue as replay units: each dead-lettered valid event
-/// once, re-signed at send time, same event id.
-/// The scenario fault `delivery.replay`: the dead-lettered events, each once
-/// (the same selection `hookproof replay` makes by default).
-fn replay_units(log: &DeliveryLog) -> Vec<Unit> {
-    let selection = crate::replay::Selection::default();
+/// The scenario step `delivery.replay`: the dead-lettered events its
+/// selection picks, each once (what `hookproof replay` sends with the same
+/// flags).
+fn replay_units(log: &DeliveryLog, selection: &crate::replay::Selection) -> Vec<Unit> {
     let records = crate::replay::event_records(log);
     crate::replay::units(records.iter().filter(|r| selection.picks(r)))
 }

@@ -224,7 +224,12 @@ pub fn faults(space: &FuzzSpace) -> impl Strategy<Value = Fault> + use<> {
             new_status,
         },
     );
-    let replay = ms(50..=400).prop_map(|after| Fault::Replay { after });
+    let replay = ms(50..=400).prop_map(|after| Fault::Replay {
+        after,
+        since: None,
+        until: None,
+        types: Vec::new(),
+    });
     let crash = (1..=12usize, ms(20..=300)).prop_map(|(n, restart_after)| Fault::SutKill {
         at: None,
         after_acks: Some(n),
