@@ -114,6 +114,20 @@ enum ContractsCommand {
         #[arg(long)]
         allow_breaking: bool,
     },
+    /// Write a contract file for every webhook (OpenAPI 3.1) or message
+    /// (AsyncAPI 2.x/3.x) of a vendor's spec to DIR/PROFILE/NAME.json;
+    /// never overwrites. See contracts/README.md.
+    Import {
+        /// The OpenAPI 3.1 or AsyncAPI 2.x/3.x document (JSON or YAML).
+        #[arg(value_name = "SPEC")]
+        spec: PathBuf,
+        /// The contracts directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The subdirectory: zendesk (helpdesk events) or hubspot (CRM requests).
+        #[arg(long, default_value = "zendesk", value_name = "PROFILE")]
+        profile: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -397,6 +411,9 @@ pub fn main() -> i32 {
             format,
             allow_breaking,
         }) => contracts_diff(&old, &new, &format, allow_breaking),
+        Command::Contracts(ContractsCommand::Import { spec, out, profile }) => {
+            contracts_import(&spec, &out, &profile)
+        }
         Command::Scenarios => {
             for s in scenario::builtin_suite() {
                 out!("{:<14} {}", s.name, s.description);
@@ -1187,6 +1204,43 @@ fn contracts_diff(old: &std::path::Path, new: &std::path::Path, format: &str, al
     } else {
         EXIT_PASS
     }
+}
+
+/// `hookproof contracts import`.
+fn contracts_import(spec: &std::path::Path, out: &std::path::Path, profile: &str) -> i32 {
+    use crate::contract::import;
+    let profile = match profile.parse::<import::Profile>() {
+        Ok(p) => p,
+        Err(e) => return usage_error("--profile", e),
+    };
+    let written = import::read(spec, profile).and_then(|i| Ok((i.write(out)?, i)));
+    let (paths, imported) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let mut notes = 0;
+    for (path, contract) in paths.iter().zip(&imported.contracts) {
+        out!("wrote {}  <- #{}", path.display(), contract.source);
+        for note in &contract.notes {
+            out!("  note: {note}");
+        }
+        notes += contract.notes.len();
+    }
+    for skipped in &imported.skipped {
+        out!("skipped #{}: {}", skipped.source, skipped.reason);
+    }
+    out!(
+        "imported {} contract(s) from {} ({}) into {}; {notes} note(s), {} skipped",
+        paths.len(),
+        spec.display(),
+        imported.kind,
+        out.join(profile.name()).display(),
+        imported.skipped.len()
+    );
+    EXIT_PASS
 }
 
 /// `hookproof contracts validate`.

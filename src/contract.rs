@@ -29,6 +29,7 @@
 //! are validated.
 
 pub mod diff;
+pub mod import;
 
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::Value;

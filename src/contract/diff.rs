@@ -169,17 +169,59 @@ pub fn diff_paths(old: &Path, new: &Path) -> Result<Vec<Change>, DiffError> {
         });
     }
     if !old_dir {
-        // Two single files: compare them whatever their names.
-        let (o, n) = (
-            old_docs.into_iter().next().expect("one file"),
-            new_docs.into_iter().next().expect("one file"),
+        // Two single files: compare them whatever their names. The `.json`
+        // files beside each are loaded too, only to follow `$ref`s into them
+        // (`"$ref": "event.json"`), and are not compared themselves.
+        let (old_name, new_name) = (
+            old_docs.into_keys().next().expect("one file"),
+            new_docs.into_keys().next().expect("one file"),
         );
-        let mut docs = (Docs::new(), Docs::new());
-        docs.0.insert(n.0.clone(), o.1);
-        docs.1.insert(n.0, n.1);
-        return Ok(diff_docs(&docs.0, &docs.1));
+        let old_docs = with_siblings(old, &old_name)?;
+        let new_docs = with_siblings(new, &new_name)?;
+        let mut changes = Vec::new();
+        let mut walk = Walk {
+            file: &new_name,
+            old_docs: &old_docs,
+            new_docs: &new_docs,
+            changes: &mut changes,
+            depth: 0,
+        };
+        walk.compare(
+            &old_docs[&old_name],
+            &new_docs[&new_name],
+            &old_name,
+            &new_name,
+            "",
+        );
+        changes.sort_by(|a, b| (a.class, &a.pointer).cmp(&(b.class, &b.pointer)));
+        return Ok(changes);
     }
     Ok(diff_docs(&old_docs, &new_docs))
+}
+
+/// The file at `path` (as `name`) and the `.json` files in its directory
+/// that parse (those that do not are left out: they are only there for
+/// `$ref`s, and a reference into one of them stays unresolved).
+fn with_siblings(path: &Path, name: &str) -> Result<Docs, DiffError> {
+    let mut docs = Docs::new();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for sibling in entries.flatten().map(|e| e.path()) {
+            if sibling.is_file()
+                && sibling.extension().is_some_and(|e| e == "json")
+                && let Some(file) = sibling.file_name().and_then(|n| n.to_str())
+                && file != name
+                && let Ok(value) = read_json(&sibling)
+            {
+                docs.insert(file.to_owned(), value);
+            }
+        }
+    }
+    docs.insert(name.to_owned(), read_json(path)?);
+    Ok(docs)
 }
 
 /// Compares two sets of schemas by file name.
@@ -899,5 +941,62 @@ mod tests {
         ));
         assert!(t.contains("field `a` removed"), "{t}");
         assert!(t.ends_with("1 breaking, 0 risky, 1 safe\n"), "{t}");
+    }
+
+    #[test]
+    fn two_files_follow_refs_into_their_siblings() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (old_dir, new_dir) = (tmp.path().join("old"), tmp.path().join("new"));
+        std::fs::create_dir_all(&old_dir).unwrap();
+        std::fs::create_dir_all(&new_dir).unwrap();
+        let write =
+            |path: std::path::PathBuf, v: Value| std::fs::write(path, v.to_string()).unwrap();
+        write(
+            old_dir.join("ticket.created.json"),
+            json!({"$ref": "event.json", "properties": {"detail": {"$ref": "ticket.json"}}}),
+        );
+        write(
+            old_dir.join("event.json"),
+            json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}),
+        );
+        write(
+            old_dir.join("ticket.json"),
+            json!({"type": "object", "properties": {"status": {"enum": ["OPEN"]}}}),
+        );
+        std::fs::write(old_dir.join("broken.json"), "{").unwrap();
+        // The new version is one self-contained file, named differently.
+        write(
+            new_dir.join("created.json"),
+            json!({
+                "type": "object", "required": ["id"],
+                "properties": {"id": {"type": "string"}, "detail": {"$ref": "#/$defs/T"}},
+                "$defs": {"T": {"type": "object", "properties": {"status": {"enum": ["OPEN", "MERGED"]}}}}
+            }),
+        );
+        let changes = diff_paths(
+            &old_dir.join("ticket.created.json"),
+            &new_dir.join("created.json"),
+        )
+        .unwrap();
+        let got: Vec<(Class, &str, &str, &str)> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.class,
+                    c.file.as_str(),
+                    c.pointer.as_str(),
+                    c.what.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                Class::Risky,
+                "created.json",
+                "/properties/detail/properties/status",
+                "new enum value \"MERGED\""
+            )]
+        );
     }
 }
