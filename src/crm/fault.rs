@@ -133,6 +133,66 @@ impl CrmFault {
     }
 }
 
+/// What the faults do to one request, sorted by when they act.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Firing {
+    /// Faults that act before the request is served (latency, hang, reset,
+    /// status, rate limit), in scenario order; the first that answers or
+    /// closes the connection ends the request.
+    pub before: Vec<CrmFault>,
+    /// Property renames in force: `(object type, old name) -> new name`.
+    pub renames: Vec<((String, String), String)>,
+    /// A write that commits, then answers this status (with the label).
+    pub after_commit: Option<(u16, String)>,
+    /// A batch whose items fail at this share (with the label).
+    pub partial: Option<(f64, String)>,
+}
+
+/// The faults among `faults` that fire on request number `seq` (see
+/// [`CrmFault::applies`]); `writes` and `batch` say whether the request
+/// writes and whether it is a batch call (after-commit errors only hit
+/// writes, partial failures only batches). The mock CRM and `hookproof
+/// proxy` decide with this same function.
+#[allow(clippy::too_many_arguments)]
+pub fn firing(
+    faults: &[CrmFault],
+    seed: u64,
+    seq: u64,
+    elapsed: Duration,
+    object_type: Option<&str>,
+    operation: Option<&str>,
+    writes: bool,
+    batch: bool,
+) -> Firing {
+    let mut firing = Firing::default();
+    for (i, fault) in faults.iter().enumerate() {
+        if !fault.applies(i, seed, seq, elapsed, object_type, operation) {
+            continue;
+        }
+        match &fault.kind {
+            CrmFaultKind::RenameProperty {
+                object_type,
+                from,
+                to,
+            } => firing
+                .renames
+                .push(((object_type.clone(), from.clone()), to.clone())),
+            CrmFaultKind::ErrorAfterCommit { status } => {
+                if writes {
+                    firing.after_commit = Some((*status, fault.label()));
+                }
+            }
+            CrmFaultKind::PartialBatch { fraction_of_items } => {
+                if batch {
+                    firing.partial = Some((*fraction_of_items, fault.label()));
+                }
+            }
+            _ => firing.before.push(fault.clone()),
+        }
+    }
+    firing
+}
+
 /// A deterministic number in `[0, 1)` from three integers (SplitMix64).
 pub fn unit_hash(a: u64, b: u64, c: u64) -> f64 {
     let mut z = a

@@ -4,10 +4,10 @@
 
 mod fault;
 mod schema;
-mod server;
+pub(crate) mod server;
 mod store;
 
-pub use fault::{CrmFault, CrmFaultKind, Window, unit_hash};
+pub use fault::{CrmFault, CrmFaultKind, Firing, Window, firing, unit_hash};
 pub use schema::{
     OBJECT_TYPES, PropertyDef, association_target, association_type_id, crm_assigned_properties,
     property_definitions, unique_properties,

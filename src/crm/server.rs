@@ -6,7 +6,7 @@
 //! close a connection without answering: a service error makes hyper drop
 //! the connection, which the client sees as a reset.
 
-use super::fault::{CrmFault, CrmFaultKind, unit_hash};
+use super::fault::{CrmFault, CrmFaultKind, firing, unit_hash};
 use super::schema::{OBJECT_TYPES, association_type_id, property_definitions};
 use super::store::{CrmError, CrmSnapshot, Renames, Store, ts};
 use crate::contract::{Contracts, CrmOperation, Violation};
@@ -284,7 +284,63 @@ impl Drop for Recorder {
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+/// A response of the mock CRM (or of `hookproof proxy` when it injects one).
+pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// What a fault that acts before serving does to a request.
+pub(crate) enum FaultAction {
+    /// Wait, then go on.
+    Delay(Duration),
+    /// Never answer.
+    Hang,
+    /// Close the connection without an answer.
+    Reset,
+    /// Answer this instead (HubSpot's error body, `Retry-After`).
+    Answer(Reply),
+    /// Nothing before serving (the fault acts later, or not on this route).
+    None,
+}
+
+/// The action of a fault that acts before serving; the mock CRM and
+/// `hookproof proxy` answer with the same HubSpot error bodies.
+pub(crate) fn fault_action(kind: &CrmFaultKind) -> FaultAction {
+    match kind {
+        CrmFaultKind::Latency { delay } => FaultAction::Delay(*delay),
+        CrmFaultKind::Hang => FaultAction::Hang,
+        CrmFaultKind::Reset => FaultAction::Reset,
+        CrmFaultKind::Status {
+            status,
+            retry_after,
+        } => {
+            let e = CrmError::new(
+                *status,
+                "INTERNAL_ERROR",
+                "The service is temporarily unavailable",
+            );
+            let mut r = error_reply(&e);
+            if let Some(after) = retry_after {
+                set_retry_after(&mut r, *after);
+            }
+            FaultAction::Answer(r)
+        }
+        CrmFaultKind::RateLimit { retry_after } => {
+            let mut e = CrmError::new(
+                429,
+                "RATE_LIMITS",
+                "You have reached your ten_secondly_rolling limit.",
+            );
+            e.extra = Some(json!({
+                "errorType": "RATE_LIMIT",
+                "policyName": "TEN_SECONDLY_ROLLING",
+                "groupName": "publicapi:private_app-api-calls-ten-secondly:hookproof",
+            }));
+            let mut r = error_reply(&e);
+            set_retry_after(&mut r, *retry_after);
+            FaultAction::Answer(r)
+        }
+        _ => FaultAction::None,
+    }
+}
 
 fn reply(status: u16, body: &Value) -> Reply {
     Response::builder()
@@ -296,7 +352,7 @@ fn reply(status: u16, body: &Value) -> Reply {
         .expect("a valid response")
 }
 
-fn error_reply(e: &CrmError) -> Reply {
+pub(crate) fn error_reply(e: &CrmError) -> Reply {
     let id = uuid::Uuid::new_v4().to_string();
     let mut r = reply(e.status, &e.body(&id));
     if e.status == 429 {
@@ -310,7 +366,7 @@ fn error_reply(e: &CrmError) -> Reply {
 
 /// The parsed route.
 #[derive(Debug, Clone, PartialEq)]
-enum Route {
+pub(crate) enum Route {
     Create(String),
     List(String),
     Read(String, String),
@@ -325,7 +381,8 @@ enum Route {
 }
 
 impl Route {
-    fn parse(method: &Method, path: &str) -> Route {
+    /// The route of `method` `path` (percent-decoded).
+    pub(crate) fn parse(method: &Method, path: &str) -> Route {
         let decoded: Vec<String> = path
             .trim_matches('/')
             .split('/')
@@ -373,7 +430,8 @@ impl Route {
         }
     }
 
-    fn object_type(&self) -> Option<&str> {
+    /// The object type the route addresses.
+    pub(crate) fn object_type(&self) -> Option<&str> {
         match self {
             Route::Create(t)
             | Route::List(t)
@@ -389,7 +447,8 @@ impl Route {
         }
     }
 
-    fn operation(&self) -> Option<String> {
+    /// The operation name faults are scoped by (`create`, `search`, `batch-upsert`, …).
+    pub(crate) fn operation(&self) -> Option<String> {
         Some(match self {
             Route::Create(_) => "create".into(),
             Route::List(_) => "list".into(),
@@ -405,7 +464,8 @@ impl Route {
         })
     }
 
-    fn contract(&self) -> Option<CrmOperation> {
+    /// The operation whose request contract applies to the body.
+    pub(crate) fn contract(&self) -> Option<CrmOperation> {
         Some(match self {
             Route::Create(_) => CrmOperation::Create,
             Route::Update(..) => CrmOperation::Patch,
@@ -420,7 +480,8 @@ impl Route {
         })
     }
 
-    fn writes(&self) -> bool {
+    /// Whether the route changes CRM state.
+    pub(crate) fn writes(&self) -> bool {
         matches!(
             self,
             Route::Create(_) | Route::Update(..) | Route::Archive(..) | Route::Associate(..)
@@ -521,84 +582,34 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Ab
     let elapsed = shared.origin.lock().unwrap().elapsed();
     let faults = shared.faults.read().unwrap().clone();
     let operation = route.operation();
-    let mut renames = Renames::new();
-    let mut after_commit = None;
-    let mut partial = None;
-    for (i, fault) in faults.iter().enumerate() {
-        if !fault.applies(
-            i,
-            shared.seed,
-            seq,
-            elapsed,
-            route.object_type(),
-            operation.as_deref(),
-        ) {
-            continue;
-        }
-        match &fault.kind {
-            CrmFaultKind::RenameProperty {
-                object_type,
-                from,
-                to,
-            } => {
-                renames.insert((object_type.clone(), from.clone()), to.clone());
-                continue;
-            }
-            CrmFaultKind::ErrorAfterCommit { status } if route.writes() => {
-                after_commit = Some((*status, fault.label()));
-                continue;
-            }
-            CrmFaultKind::PartialBatch { fraction_of_items }
-                if matches!(route, Route::Batch(..)) =>
-            {
-                partial = Some((*fraction_of_items, fault.label()));
-                continue;
-            }
-            CrmFaultKind::ErrorAfterCommit { .. } | CrmFaultKind::PartialBatch { .. } => continue,
-            _ => {}
-        }
+    let firing = firing(
+        &faults,
+        shared.seed,
+        seq,
+        elapsed,
+        route.object_type(),
+        operation.as_deref(),
+        route.writes(),
+        matches!(route, Route::Batch(..)),
+    );
+    let renames: Renames = firing.renames.iter().cloned().collect();
+    let after_commit = firing.after_commit;
+    let partial = firing.partial;
+    for fault in &firing.before {
         recorder.record.fault = Some(fault.label());
-        match &fault.kind {
-            CrmFaultKind::Latency { delay } => tokio::time::sleep(*delay).await,
-            CrmFaultKind::Hang => {
+        match fault_action(&fault.kind) {
+            FaultAction::Delay(delay) => tokio::time::sleep(delay).await,
+            FaultAction::Hang => {
                 let mut stop = shared.stop.clone();
                 let _ = stop.wait_for(|s| *s).await;
                 return Err(Abort);
             }
-            CrmFaultKind::Reset => return Err(Abort),
-            CrmFaultKind::Status {
-                status,
-                retry_after,
-            } => {
-                let e = CrmError::new(
-                    *status,
-                    "INTERNAL_ERROR",
-                    "The service is temporarily unavailable",
-                );
-                let mut r = error_reply(&e);
-                if let Some(after) = retry_after {
-                    set_retry_after(&mut r, *after);
-                }
-                recorder.record.status = *status;
-                return Ok(r);
+            FaultAction::Reset => return Err(Abort),
+            FaultAction::Answer(reply) => {
+                recorder.record.status = reply.status().as_u16();
+                return Ok(reply);
             }
-            CrmFaultKind::RateLimit { retry_after } => {
-                let mut e = CrmError::new(
-                    429,
-                    "RATE_LIMITS",
-                    "You have reached your ten_secondly_rolling limit.",
-                );
-                e.extra = Some(json!({
-                    "errorType": "RATE_LIMIT",
-                    "policyName": "TEN_SECONDLY_ROLLING",
-                    "groupName": "publicapi:private_app-api-calls-ten-secondly:hookproof",
-                }));
-                let mut r = error_reply(&e);
-                set_retry_after(&mut r, *retry_after);
-                recorder.record.status = 429;
-                return Ok(r);
-            }
-            _ => {}
+            FaultAction::None => {}
         }
     }
     if !renames.is_empty() && recorder.record.fault.is_none() {
