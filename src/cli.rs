@@ -77,6 +77,48 @@ enum Command {
     /// Re-deliver selected events of a run's delivery log to a running
     /// receiver: fresh signatures, the same event ids, the retry policy.
     Replay(ReplayArgs),
+    /// Stand between the SUT and a real CRM sandbox (or a helpdesk sandbox
+    /// and the SUT): validate every request and response against the
+    /// contracts, inject a scenario's CRM faults, record the traffic
+    /// without credentials. Runs until Ctrl-C or SIGTERM; exit 1 when any
+    /// exchange broke a contract.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Base URL requests are forwarded to: the CRM sandbox, or the SUT's
+    /// webhook server with --side helpdesk (127.0.0.1 or ::1 only; reach a
+    /// remote sandbox through a local tunnel).
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// Address to listen on (loopback; port 0 picks a free one, printed as
+    /// HOOKPROOF_PROXY_URL=…).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    listen: String,
+    /// Which side of the SUT: crm (CRM API calls) or helpdesk (webhook deliveries).
+    #[arg(long, default_value = "crm", value_name = "SIDE")]
+    side: String,
+    /// Record every exchange as JSON Lines into this new file (never
+    /// overwritten; credentials redacted).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Inject the CRM faults of this scenario (built-in name or .toml file);
+    /// their windows start when the proxy starts.
+    #[arg(long = "scenario", short = 's', value_name = "NAME|FILE")]
+    scenario: Option<String>,
+    /// Load contracts from this directory instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    contracts: Option<PathBuf>,
+    /// Contract version of the proxied side: current or next.
+    #[arg(long, default_value = "current", value_name = "VERSION")]
+    api_version: String,
+    /// Seed of the faults' fractions (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long the upstream may take to answer before the client gets a 502.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    upstream_timeout: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -385,6 +427,7 @@ pub fn main() -> i32 {
         Command::Fuzz(args) => runtime.block_on(fuzz(args)),
         Command::Merge(args) => merge_reports(&args),
         Command::Replay(args) => runtime.block_on(replay(args)),
+        Command::Proxy(args) => runtime.block_on(proxy(args)),
         Command::Mock(MockCommand::Crm { token }) => runtime.block_on(mock_crm(token)),
         Command::Contracts(ContractsCommand::List) => match Contracts::builtin() {
             Ok(c) => {
@@ -817,15 +860,7 @@ async fn replay(args: ReplayArgs) -> i32 {
             );
         }
     };
-    let loopback = match url.host_str() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
-    if !loopback {
+    if !crate::proxy::is_loopback(&url) {
         return usage_error(
             "--target",
             format!(
@@ -1288,6 +1323,16 @@ fn validate_payloads(
             };
             payloads += 1;
             let found = match contract {
+                // A line of a `hookproof proxy` recording.
+                _ if value["hookproof"] == "proxy-exchange" => {
+                    match serde_json::from_value::<crate::proxy::Exchange>(value) {
+                        Ok(x) => crate::proxy::revalidate(&contracts, &x),
+                        Err(e) => {
+                            eprintln!("error: {place}: not a proxy exchange: {e}");
+                            return EXIT_ERROR;
+                        }
+                    }
+                }
                 Some(name) => match contracts.validate_with(name, &value) {
                     Ok(v) => v,
                     Err(_) => {
@@ -1344,16 +1389,8 @@ async fn mock_crm(token: String) -> i32 {
     };
     out!("HOOKPROOF_CRM_URL={}", crm.url());
     let _ = std::io::stdout().flush();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot listen for SIGTERM: {e}");
-            return EXIT_ERROR;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    if let Err(code) = until_stopped().await {
+        return code;
     }
     let requests = crm.requests();
     let violations: usize = requests.iter().map(|r| r.violations.len()).sum();
@@ -1363,6 +1400,160 @@ async fn mock_crm(token: String) -> i32 {
     );
     crm.shutdown().await;
     EXIT_PASS
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn until_stopped() -> Result<(), i32> {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen for SIGTERM: {e}");
+            return Err(EXIT_ERROR);
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// `hookproof proxy`.
+async fn proxy(args: ProxyArgs) -> i32 {
+    use crate::proxy::{Proxy, ProxyConfig, Side};
+    let side: Side = match args.side.parse() {
+        Ok(s) => s,
+        Err(e) => return usage_error("--side", e),
+    };
+    let upstream = match reqwest::Url::parse(&args.upstream) {
+        Ok(u) if u.scheme() == "http" => u,
+        _ => {
+            return usage_error(
+                "--upstream",
+                format!(
+                    "{:?} is not an http:// URL such as http://127.0.0.1:8080",
+                    args.upstream
+                ),
+            );
+        }
+    };
+    let listen: std::net::SocketAddr = match args.listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            return usage_error(
+                "--listen",
+                format!("{:?} is not an address such as 127.0.0.1:4100", args.listen),
+            );
+        }
+    };
+    let Some(version) = ApiVersion::from_name(&args.api_version) else {
+        return usage_error(
+            "--api-version",
+            format!(
+                "{:?} is not a version; use `current` or `next`",
+                args.api_version
+            ),
+        );
+    };
+    let timeout = match scenario::duration::parse(&args.upstream_timeout) {
+        Ok(t) if !t.is_zero() => t,
+        Ok(_) => return usage_error("--upstream-timeout", "must be more than 0"),
+        Err(e) => return usage_error("--upstream-timeout", e),
+    };
+    let source = match &args.contracts {
+        Some(dir) => ContractSource::Dir(dir.clone()),
+        None => ContractSource::Builtin,
+    };
+    let versions = match side {
+        Side::Crm => Versions {
+            crm: version,
+            ..Versions::default()
+        },
+        Side::Helpdesk => Versions {
+            helpdesk: version,
+            ..Versions::default()
+        },
+    };
+    let contracts = match source.load(versions) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let (faults, seed) = match &args.scenario {
+        None => (Vec::new(), args.seed.unwrap_or(0)),
+        Some(name) => match scenario::resolve(name) {
+            Ok(list) => {
+                let mut faults = Vec::new();
+                let mut seed = None;
+                for s in &list {
+                    faults.extend(crate::runner::crm_faults(&s.faults));
+                    seed.get_or_insert(s.seed);
+                }
+                if side == Side::Helpdesk && !faults.is_empty() {
+                    return usage_error(
+                        "--scenario",
+                        "CRM faults are injected on the CRM side only (--side crm)",
+                    );
+                }
+                (faults, args.seed.or(seed).unwrap_or(0))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        },
+    };
+    let config = ProxyConfig {
+        upstream,
+        listen,
+        side,
+        contracts,
+        faults,
+        seed,
+        record: args.record.clone(),
+        upstream_timeout: timeout,
+    };
+    let proxy = match Proxy::start(config, |x| {
+        for v in &x.violations {
+            eprintln!(
+                "violation: {} {} ({}): {v}",
+                x.method, x.path, x.http_status
+            );
+        }
+    })
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    out!("HOOKPROOF_PROXY_URL={}", proxy.url());
+    let _ = std::io::stdout().flush();
+    if let Err(code) = until_stopped().await {
+        return code;
+    }
+    let stats = proxy.shutdown().await;
+    eprintln!(
+        "proxy: {} exchange(s), {} with contract violations, {} with an injected fault, {} \
+         the upstream did not answer{}",
+        stats.exchanges,
+        stats.violating,
+        stats.injected,
+        stats.upstream_errors,
+        args.record
+            .as_ref()
+            .map(|p| format!("; recording: {}", p.display()))
+            .unwrap_or_default()
+    );
+    if stats.violating > 0 {
+        EXIT_FAIL
+    } else {
+        EXIT_PASS
+    }
 }
 
 fn load_scenarios(args: &[String]) -> Result<Vec<Scenario>, i32> {

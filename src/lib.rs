@@ -22,6 +22,7 @@ pub mod history;
 pub mod partition;
 pub mod producer;
 pub mod project;
+pub mod proxy;
 pub mod reference;
 pub mod replay;
 pub mod report;

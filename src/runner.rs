@@ -804,6 +804,11 @@ async fn nemesis(
 
 /// Splits scenario faults into CRM faults (for the mock) and SUT faults
 /// (for the nemesis).
+/// The CRM faults of a scenario's fault list (as the mock CRM gets them).
+pub fn crm_faults(faults: &[Fault]) -> Vec<CrmFault> {
+    split_faults(faults).0
+}
+
 fn split_faults(faults: &[Fault]) -> (Vec<CrmFault>, Vec<Fault>) {
     let mut crm = Vec::new();
     let mut sut = Vec::new();
