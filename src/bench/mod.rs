@@ -36,9 +36,11 @@ pub enum FaultProfile {
     None,
     /// HubSpot's burst limit: every CRM request answered 429 with
     /// `Retry-After: 1` for one second, a quarter of the way into the step.
+    #[serde(rename = "crm-429")]
     Crm429,
     /// A CRM blip: 503 (no `Retry-After`) to every request for one second,
     /// a quarter of the way into the step.
+    #[serde(rename = "crm-503")]
     Crm503,
     /// A slow CRM: a quarter of the CRM requests answered 100 ms late.
     CrmLatency,
@@ -246,6 +248,8 @@ pub enum Outcome {
     Single {
         /// Its KPIs.
         kpis: Box<Kpis>,
+        /// How it broke the SLO, when it did.
+        slo_violation: Option<String>,
     },
     /// A saturation search.
     Saturation(Saturation),
@@ -336,9 +340,13 @@ pub async fn run_bench(
 ) -> Result<Outcome, BenchError> {
     bench.validate()?;
     match &bench.saturate {
-        None => Ok(Outcome::Single {
-            kpis: Box::new(measure_step(run, bench, bench.rate, Arc::default()).await?),
-        }),
+        None => {
+            let kpis = measure_step(run, bench, bench.rate, Arc::default()).await?;
+            Ok(Outcome::Single {
+                slo_violation: bench.slo.violation(&kpis),
+                kpis: Box::new(kpis),
+            })
+        }
         Some(stepping) => {
             let mut stepper = Stepper { run, bench };
             Ok(Outcome::Saturation(
@@ -356,6 +364,10 @@ mod tests {
     fn fault_profiles_parse_and_print() {
         for p in FaultProfile::ALL {
             assert_eq!(p.to_string().parse::<FaultProfile>().unwrap(), *p);
+            assert_eq!(
+                serde_json::to_value(p).unwrap(),
+                serde_json::json!(p.to_string())
+            );
         }
         assert!(
             "crm-500"

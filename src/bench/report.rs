@@ -36,7 +36,7 @@ impl BenchReport {
     /// (the first step's when none held).
     pub fn headline(&self) -> Option<&Kpis> {
         match &self.outcome {
-            Outcome::Single { kpis } => Some(kpis),
+            Outcome::Single { kpis, .. } => Some(kpis),
             Outcome::Saturation(s) => s
                 .steps
                 .iter()
@@ -200,6 +200,18 @@ pub fn kpi_table(report: &BenchReport) -> String {
             let pad = width - name.chars().count();
             let _ = writeln!(out, "  {name}{}  {value}", " ".repeat(pad));
         }
+        if let Outcome::Single { slo_violation, .. } = &report.outcome {
+            let _ = writeln!(
+                out,
+                "  SLO (ack p99 <= {}, error rate <= {:.2}%): {}",
+                humantime::format_duration(report.config.slo.ack_p99),
+                report.config.slo.max_error_rate * 100.0,
+                slo_violation
+                    .as_ref()
+                    .map(|v| format!("broken: {v}"))
+                    .unwrap_or_else(|| "held".into())
+            );
+        }
         for note in &k.notes {
             let _ = writeln!(out, "  note: {note}");
         }
@@ -339,6 +351,7 @@ mod tests {
     fn the_table_and_markdown_show_every_kpi() {
         let r = report(Outcome::Single {
             kpis: Box::new(kpis(10.0)),
+            slo_violation: None,
         });
         let t = kpi_table(&r);
         for name in [
@@ -387,6 +400,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = report(Outcome::Single {
             kpis: Box::new(kpis(10.0)),
+            slo_violation: None,
         });
         let out = dir.path().join("bench");
         write(&out, &r).unwrap();
