@@ -269,6 +269,10 @@ struct BenchArgs {
     /// Service level: highest acceptable ack p99 (from the intended send time).
     #[arg(long, default_value = "100ms", value_name = "DURATION")]
     slo_p99: String,
+    /// Service level, optional: highest acceptable end-to-end p99 (event
+    /// sent to its effect in the CRM).
+    #[arg(long, value_name = "DURATION")]
+    slo_e2e_p99: Option<String>,
     /// Service level: highest acceptable share of attempts not answered 2xx.
     #[arg(long, default_value = "1%", value_name = "PCT")]
     max_error_rate: String,
@@ -896,6 +900,10 @@ async fn bench(args: BenchArgs) -> i32 {
             slo: bench::saturate::Slo {
                 ack_p99: duration("--slo-p99", &args.slo_p99)?,
                 max_error_rate: share("--max-error-rate", &args.max_error_rate)?,
+                e2e_p99: match &args.slo_e2e_p99 {
+                    Some(text) => Some(duration("--slo-e2e-p99", text)?),
+                    None => None,
+                },
             },
             fault_profile,
             seed: args.seed,

@@ -147,6 +147,7 @@ impl Default for BenchConfig {
             slo: Slo {
                 ack_p99: Duration::from_millis(100),
                 max_error_rate: 0.01,
+                e2e_p99: None,
             },
             fault_profile: FaultProfile::None,
             seed: 1,
@@ -189,6 +190,9 @@ impl BenchConfig {
         }
         if self.slo.ack_p99.is_zero() {
             return bad("--slo-p99", "must be more than 0".to_string());
+        }
+        if self.slo.e2e_p99.is_some_and(|d| d.is_zero()) {
+            return bad("--slo-e2e-p99", "must be more than 0".to_string());
         }
         if !(0.0..=1.0).contains(&self.duplicates) {
             return bad(

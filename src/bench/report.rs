@@ -124,6 +124,23 @@ const STEP_HEADER: [&str; 10] = [
     "rate", "acked/s", "ack p50", "ack p99", "ack max", "e2e p99", "errors", "loss", "dupes", "SLO",
 ];
 
+/// The service level in words.
+fn slo_text(slo: &super::saturate::Slo) -> String {
+    let mut text = format!(
+        "ack p99 <= {}, error rate <= {:.2}%",
+        humantime::format_duration(slo.ack_p99),
+        slo.max_error_rate * 100.0
+    );
+    if let Some(e2e) = slo.e2e_p99 {
+        let _ = write!(
+            text,
+            ", end-to-end p99 <= {}",
+            humantime::format_duration(e2e)
+        );
+    }
+    text
+}
+
 /// The table printed on stdout.
 pub fn kpi_table(report: &BenchReport) -> String {
     let mut out = String::new();
@@ -176,12 +193,11 @@ pub fn kpi_table(report: &BenchReport) -> String {
         }
         let _ = writeln!(
             out,
-            "sustainable rate: {} (SLO: ack p99 <= {}, error rate <= {:.2}%); {}",
+            "sustainable rate: {} (SLO: {}); {}",
             s.sustainable_rate
                 .map(|r| format!("{r}/s"))
                 .unwrap_or_else(|| "none".into()),
-            humantime::format_duration(report.config.slo.ack_p99),
-            report.config.slo.max_error_rate * 100.0,
+            slo_text(&report.config.slo),
             s.stopped
         );
         out.push('\n');
@@ -203,9 +219,8 @@ pub fn kpi_table(report: &BenchReport) -> String {
         if let Outcome::Single { slo_violation, .. } = &report.outcome {
             let _ = writeln!(
                 out,
-                "  SLO (ack p99 <= {}, error rate <= {:.2}%): {}",
-                humantime::format_duration(report.config.slo.ack_p99),
-                report.config.slo.max_error_rate * 100.0,
+                "  SLO ({}): {}",
+                slo_text(&report.config.slo),
                 slo_violation
                     .as_ref()
                     .map(|v| format!("broken: {v}"))
@@ -250,12 +265,11 @@ pub fn markdown(report: &BenchReport) -> String {
         }
         let _ = writeln!(
             out,
-            "\n**Sustainable rate: {}** (SLO: ack p99 <= {}, error rate <= {:.2}%). {}\n",
+            "\n**Sustainable rate: {}** (SLO: {}). {}\n",
             s.sustainable_rate
                 .map(|r| format!("{r}/s"))
                 .unwrap_or_else(|| "none".into()),
-            humantime::format_duration(report.config.slo.ack_p99),
-            report.config.slo.max_error_rate * 100.0,
+            slo_text(&report.config.slo),
             s.stopped
         );
     }

@@ -17,6 +17,14 @@ pub struct Slo {
     pub ack_p99: Duration,
     /// Highest acceptable share of failed attempts (0..=1).
     pub max_error_rate: f64,
+    /// Highest acceptable end-to-end p99, when set (an asynchronous receiver
+    /// can ack fast while its CRM sync falls further and further behind).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::scenario::opt_duration"
+    )]
+    pub e2e_p99: Option<Duration>,
 }
 
 impl Slo {
@@ -32,6 +40,19 @@ impl Slo {
                 ));
             }
             Some(_) => {}
+        }
+        if let Some(limit) = self.e2e_p99 {
+            let limit_ms = limit.as_secs_f64() * 1e3;
+            match &kpis.e2e {
+                None => return Some("no event's effect reached the CRM".to_string()),
+                Some(e2e) if e2e.p99_ms > limit_ms => {
+                    return Some(format!(
+                        "end-to-end p99 {:.1} ms > SLO {:.1} ms",
+                        e2e.p99_ms, limit_ms
+                    ));
+                }
+                Some(_) => {}
+            }
         }
         if kpis.error_rate > self.max_error_rate {
             return Some(format!(
@@ -208,6 +229,7 @@ mod tests {
         Slo {
             ack_p99: Duration::from_millis(100),
             max_error_rate: 0.01,
+            e2e_p99: None,
         }
     }
 
@@ -307,5 +329,20 @@ mod tests {
         k.ack = None;
         assert!(slo().violation(&k).unwrap().contains("acked nothing"));
         assert_eq!(slo().violation(&kpis(10.0, 1, 0.0)), None);
+    }
+
+    #[test]
+    fn an_optional_end_to_end_slo_catches_a_lagging_sync() {
+        let strict = Slo {
+            e2e_p99: Some(Duration::from_millis(50)),
+            ..slo()
+        };
+        let mut k = kpis(10.0, 1, 0.0);
+        assert!(strict.violation(&k).unwrap().contains("no event"));
+        let mut h = Histogram::new();
+        h.record(Duration::from_millis(900));
+        k.e2e = h.summary();
+        assert_eq!(slo().violation(&k), None);
+        assert!(strict.violation(&k).unwrap().contains("end-to-end p99"));
     }
 }
