@@ -83,6 +83,10 @@ enum Command {
     /// without credentials. Runs until Ctrl-C or SIGTERM; exit 1 when any
     /// exchange broke a contract.
     Proxy(ProxyArgs),
+    /// Load-test the SUT: open-loop rate, latency from the intended send
+    /// time, end-to-end sync latency, loss and duplicates, optionally a
+    /// saturation search and a CRM fault profile.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +300,63 @@ struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    sut: SutArgs,
+    /// Deliveries per second, scheduled open-loop (the first step's with --saturate).
+    #[arg(long, default_value = "200/s", value_name = "N/s")]
+    rate: String,
+    /// How long deliveries are sent (each step's with --saturate).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    duration: String,
+    /// Step the rate up until a step breaks --slo-p99 or --max-error-rate,
+    /// and report the highest sustainable rate and every step.
+    #[arg(long)]
+    saturate: bool,
+    /// Each saturation step's rate is the previous one's times this.
+    #[arg(long, default_value_t = 1.5, value_name = "X")]
+    step_factor: f64,
+    /// Most saturation steps.
+    #[arg(long, default_value_t = 12, value_name = "N")]
+    max_steps: usize,
+    /// Highest rate a saturation search tries.
+    #[arg(long, default_value = "20000/s", value_name = "N/s")]
+    max_rate: String,
+    /// Service level: highest acceptable ack p99 (from the intended send time).
+    #[arg(long, default_value = "100ms", value_name = "DURATION")]
+    slo_p99: String,
+    /// Service level, optional: highest acceptable end-to-end p99 (event
+    /// sent to its effect in the CRM).
+    #[arg(long, value_name = "DURATION")]
+    slo_e2e_p99: Option<String>,
+    /// Service level: highest acceptable share of attempts not answered 2xx.
+    #[arg(long, default_value = "1%", value_name = "PCT")]
+    max_error_rate: String,
+    /// CRM faults during the load: none, crm-429, crm-503, crm-latency.
+    #[arg(long, default_value = "none", value_name = "PROFILE")]
+    fault_profile: String,
+    /// Share of events delivered twice, as an at-least-once producer does.
+    #[arg(long, default_value = "0%", value_name = "PCT")]
+    duplicates: String,
+    /// Most deliveries in flight; later ones start late, and their latency
+    /// still counts from their intended send time.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    max_in_flight: usize,
+    /// Longest wait after the last delivery for the SUT to finish its work.
+    #[arg(long, default_value = "20s", value_name = "DURATION")]
+    settle_deadline: String,
+    /// Seed of the workload, duplicates and fault fractions.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory for bench.json and bench.md.
+    #[arg(long, default_value = "hookproof-bench", value_name = "DIR")]
+    report_dir: PathBuf,
+    /// No progress on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
 struct ReplayArgs {
     /// The events log of a run: REPORT_DIR/delivery-log/NAME.events.jsonl.
     #[arg(long, value_name = "FILE")]
@@ -428,6 +489,7 @@ pub fn main() -> i32 {
         Command::Merge(args) => merge_reports(&args),
         Command::Replay(args) => runtime.block_on(replay(args)),
         Command::Proxy(args) => runtime.block_on(proxy(args)),
+        Command::Bench(args) => runtime.block_on(bench(args)),
         Command::Mock(MockCommand::Crm { token }) => runtime.block_on(mock_crm(token)),
         Command::Contracts(ContractsCommand::List) => match Contracts::builtin() {
             Ok(c) => {
@@ -820,6 +882,187 @@ async fn run(args: RunArgs) -> i32 {
     } else {
         EXIT_FAIL
     }
+}
+
+/// Parses `200/s` or `200` (deliveries per second).
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches("/s").trim();
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .ok_or_else(|| format!("{text:?} is not a rate; write it as \"200/s\""))
+}
+
+/// Parses `1%` (a percentage) or `0.01` (a fraction) into a fraction.
+fn parse_share(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, scale) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (t, 1.0),
+    };
+    number
+        .parse::<f64>()
+        .ok()
+        .map(|n| n / scale)
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("{text:?} is not a share; write it as \"1%\" (0% to 100%)"))
+}
+
+/// Whether a SUT command runs hookproof's bundled reference receiver
+/// (`…/hookproof sut reference [--flaw NAME]`).
+fn runs_bundled_reference(command: &str) -> bool {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    words.windows(3).any(|w| {
+        let program = w[0].trim_matches(['\'', '"']);
+        std::path::Path::new(program)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("hookproof"))
+            && w[1] == "sut"
+            && w[2] == "reference"
+    })
+}
+
+/// The command line as typed, for reports (`hookproof` and quoted args).
+fn command_line() -> String {
+    std::iter::once("hookproof".to_string())
+        .chain(std::env::args().skip(1).map(|a| shell_quote(&a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `hookproof bench`.
+async fn bench(args: BenchArgs) -> i32 {
+    use crate::bench::{self, BenchConfig, FaultProfile, report};
+    let duration =
+        |flag: &str, text: &str| scenario::duration::parse(text).map_err(|e| usage_error(flag, e));
+    let rate = |flag: &str, text: &str| parse_rate(text).map_err(|e| usage_error(flag, e));
+    let share = |flag: &str, text: &str| parse_share(text).map_err(|e| usage_error(flag, e));
+    let parsed = (|| {
+        let fault_profile: FaultProfile = args
+            .fault_profile
+            .parse()
+            .map_err(|e| usage_error("--fault-profile", e))?;
+        let rate_value = rate("--rate", &args.rate)?;
+        Ok::<_, i32>(BenchConfig {
+            rate: rate_value,
+            duration: duration("--duration", &args.duration)?,
+            saturate: if args.saturate {
+                Some(bench::saturate::Stepping {
+                    start: rate_value,
+                    factor: args.step_factor,
+                    max_steps: args.max_steps,
+                    max_rate: rate("--max-rate", &args.max_rate)?,
+                })
+            } else {
+                None
+            },
+            slo: bench::saturate::Slo {
+                ack_p99: duration("--slo-p99", &args.slo_p99)?,
+                max_error_rate: share("--max-error-rate", &args.max_error_rate)?,
+                e2e_p99: match &args.slo_e2e_p99 {
+                    Some(text) => Some(duration("--slo-e2e-p99", text)?),
+                    None => None,
+                },
+            },
+            fault_profile,
+            seed: args.seed,
+            duplicates: share("--duplicates", &args.duplicates)?,
+            max_in_flight: args.max_in_flight,
+            settle_deadline: duration("--settle-deadline", &args.settle_deadline)?,
+        })
+    })();
+    let config = match parsed {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Err(e) = config.validate() {
+        eprintln!("error: {e}");
+        return EXIT_ERROR;
+    }
+    if let Err(e) = check_report_dir(&args.report_dir) {
+        return usage_error("--report-dir", e);
+    }
+    let mut resolved = match resolve_sut(&args.sut, None) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    // `--sut "hookproof sut reference …"` is the bundled receiver: it
+    // implements the canonical mapping, which the loss and duplicate rates need.
+    if resolved.config.mapping.is_none() && runs_bundled_reference(&resolved.sut_command) {
+        resolved.config.mapping = Some(crate::check::Mapping::canonical());
+    }
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    if !args.quiet {
+        match &config.saturate {
+            None => eprintln!(
+                "bench: {}/s for {} against {} …",
+                config.rate,
+                humantime::format_duration(config.duration),
+                resolved.sut_command
+            ),
+            Some(_) => eprintln!(
+                "bench: saturation search from {}/s (×{} per step, {} each) against {} …",
+                config.rate,
+                args.step_factor,
+                humantime::format_duration(config.duration),
+                resolved.sut_command
+            ),
+        }
+    }
+    let quiet = args.quiet;
+    let mut on_step = |step: &bench::saturate::Step| {
+        if !quiet {
+            let p99 = step
+                .kpis
+                .ack
+                .as_ref()
+                .map(|a| format!("{:.1} ms", a.p99_ms))
+                .unwrap_or_else(|| "—".into());
+            eprintln!(
+                "  {}/s: ack p99 {p99}, errors {:.2}%, {:.1} acked/s: {}",
+                step.rate,
+                step.kpis.error_rate * 100.0,
+                step.kpis.throughput,
+                step.reason.as_deref().unwrap_or("ok")
+            );
+        }
+    };
+    let outcome = tokio::select! {
+        r = bench::run_bench(&resolved.config, &config, &mut on_step) => match r {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        },
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: stopped the SUT and the mocks; no report written");
+            return EXIT_ERROR;
+        }
+    };
+    let report = report::BenchReport {
+        schema_version: report::BENCH_SCHEMA_VERSION,
+        command: command_line(),
+        sut: resolved.sut_command.clone(),
+        started_at,
+        wall_ms: started.elapsed().as_millis() as u64,
+        config,
+        outcome,
+    };
+    out!("{}", report::kpi_table(&report).trim_end());
+    match report::write(&args.report_dir, &report) {
+        Ok(_) => out!(
+            "report: {} (bench.json, bench.md)",
+            args.report_dir.display()
+        ),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    }
+    EXIT_PASS
 }
 
 /// `hookproof replay`.
@@ -1752,5 +1995,35 @@ impl Progress {
             o.stats.deliveries,
             o.stats.crm_requests
         );
+    }
+}
+
+#[cfg(test)]
+mod bench_flag_tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_shares_parse_with_or_without_units() {
+        assert_eq!(parse_rate("200/s"), Ok(200.0));
+        assert_eq!(parse_rate("12.5"), Ok(12.5));
+        assert!(parse_rate("fast").unwrap_err().contains("200/s"));
+        assert!(parse_rate("-3/s").is_err());
+        assert_eq!(parse_share("1%"), Ok(0.01));
+        assert_eq!(parse_share("0.25"), Ok(0.25));
+        assert!(parse_share("150%").is_err());
+        assert!(parse_share("lots").unwrap_err().contains("1%"));
+    }
+
+    #[test]
+    fn recognises_the_bundled_reference_receiver() {
+        assert!(runs_bundled_reference(
+            "/x/target/release/hookproof sut reference"
+        ));
+        assert!(
+            runs_bundled_reference("'/tmp/a b/hookproof' sut reference --flaw no-dedupe")
+                || runs_bundled_reference("hookproof sut reference --flaw no-dedupe")
+        );
+        assert!(!runs_bundled_reference("python3 receiver.py"));
+        assert!(!runs_bundled_reference("./my-sut sut reference"));
     }
 }

@@ -394,11 +394,20 @@ pub async fn run_scenario(
     })
 }
 
-struct Executed {
-    observation: RunObservation,
-    sut_log: Vec<LogLine>,
-    restarts: u32,
-    wall: Duration,
+/// What one [`execute`] produced.
+pub(crate) struct Executed {
+    /// The run's recorded history.
+    pub(crate) observation: RunObservation,
+    /// The SUT's output.
+    pub(crate) sut_log: Vec<LogLine>,
+    /// SUT restarts (crash faults).
+    pub(crate) restarts: u32,
+    /// Wall time of the whole run.
+    pub(crate) wall: Duration,
+    /// Time from the mock CRM's start (the zero of
+    /// [`crate::crm::RecordedRequest::at`]) to the delivery origin (the zero
+    /// of the attempts' `started` and of the units' `not_before`).
+    pub(crate) crm_lead: Duration,
 }
 
 fn token(rng: &mut ChaCha8Rng, prefix: &str) -> String {
@@ -406,8 +415,10 @@ fn token(rng: &mut ChaCha8Rng, prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// Runs `units` against a fresh SUT with its own mock CRM and helpdesk,
+/// then settles and collects the observation (used by `bench` too).
 #[allow(clippy::too_many_arguments)]
-async fn execute(
+pub(crate) async fn execute(
     config: &RunConfig,
     contracts: &Arc<Contracts>,
     scenario: &Scenario,
@@ -487,6 +498,7 @@ async fn execute(
     crm.arm();
     helpdesk.arm();
     let origin = Instant::now();
+    let crm_lead = origin.saturating_duration_since(crm.started());
     let sut_events = Arc::new(Mutex::new(Vec::new()));
     let replay_step = (!clean)
         .then(|| {
@@ -635,6 +647,7 @@ async fn execute(
         sut_log,
         restarts,
         wall: started.elapsed(),
+        crm_lead,
     })
 }
 
@@ -714,7 +727,9 @@ async fn hang_watchdog(
     concurrency: usize,
     timeout: Duration,
 ) -> usize {
-    let threshold = (concurrency * 2).max(4);
+    // Capped: with a wide open-loop window (bench) thousands of attempts
+    // would have to time out first.
+    let threshold = (concurrency * 2).clamp(4, 64);
     loop {
         tokio::time::sleep(timeout.min(Duration::from_millis(250))).await;
         let (answered, timeouts) = {
@@ -959,7 +974,9 @@ fn traceparent(event_id: &str, copy: usize) -> String {
     format!("00-{}-{:012x}{:04x}-01", &digest[..32], copy + 1, 0x5a5a)
 }
 
-fn original(event: &Event, origin: &str, copy: usize) -> PlannedDelivery {
+/// The delivery of `event` as the helpdesk first sends it (`copy` 0), or a
+/// later copy of it; each copy has its own `traceparent`.
+pub(crate) fn original(event: &Event, origin: &str, copy: usize) -> PlannedDelivery {
     PlannedDelivery {
         event_seq: Some(event.seq),
         event_id: event.id.clone(),

@@ -207,7 +207,20 @@ pub(crate) fn mapping_violations(
     run: &str,
     obs: &RunObservation,
 ) -> Vec<(CheckName, Evidence)> {
-    let expected = expected(mapping, input.workload, obs);
+    workload_violations(mapping, input.workload, run, obs)
+}
+
+/// [`mapping_violations`] of one run of `workload`, without a scenario
+/// (what `bench` counts lost and duplicated effects with): `no_loss`
+/// evidence names events whose effect is missing, `idempotent` evidence
+/// events whose object exists more than once.
+pub(crate) fn workload_violations(
+    mapping: &Mapping,
+    workload: &Workload,
+    run: &str,
+    obs: &RunObservation,
+) -> Vec<(CheckName, Evidence)> {
+    let expected = expected(mapping, workload, obs);
     let mut out = Vec::new();
     // CRM id → key value, per object type.
     let mut key_by_id: HashMap<(String, String), String> = HashMap::new();

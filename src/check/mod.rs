@@ -20,6 +20,7 @@ mod verdict;
 
 pub use diff::{Difference, StateDiff, diff_states};
 pub use input::{CheckInput, RunObservation, Seeded, Settle};
+pub(crate) use mapping::workload_violations;
 pub use mapping::{AssociationMapping, HelpdeskKey, Mapping, ObjectMapping};
 pub use registry::{applicable, run_checks};
 pub use verdict::{CheckName, CheckResult, Evidence, Verdict};

@@ -192,6 +192,11 @@ impl MockCrm {
         self.addr
     }
 
+    /// When the server started: the zero of [`RecordedRequest::at`].
+    pub fn started(&self) -> Instant {
+        self.shared.start
+    }
+
     /// Sets the time origin of fault windows to now.
     pub fn arm(&self) {
         *self.shared.origin.lock().unwrap() = Instant::now();

@@ -15,6 +15,15 @@ use std::path::{Path, PathBuf};
 
 const MARKER: &str = ".hookproof-report";
 
+/// Creates `dir` (after [`check_report_dir`]) and marks it as written by
+/// hookproof, so a later run may write into it again.
+pub fn prepare_report_dir(dir: &Path) -> Result<(), ReportDirError> {
+    check_report_dir(dir)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::write(dir.join(MARKER), "written by hookproof\n").map_err(io(dir))?;
+    Ok(())
+}
+
 /// The report directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportDirError {
