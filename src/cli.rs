@@ -277,7 +277,8 @@ struct MergeArgs {
     /// report.json files of the partitions.
     #[arg(required = true, value_name = "REPORT.json")]
     reports: Vec<PathBuf>,
-    /// Directory for the merged report.json and junit.xml.
+    /// Directory for the merged report.json, junit.xml, summary.md and
+    /// report.html (its charts read delivery-log/ next to each REPORT.json).
     #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
     out: PathBuf,
 }
@@ -742,7 +743,7 @@ async fn run(args: RunArgs) -> i32 {
     out!("{}", summary_table(&report));
     match write_report_dir(&args.report_dir, &report, &outcomes) {
         Ok(_) => out!(
-            "report: {} (report.json, junit.xml, summary.md, delivery-log/, sut-logs/)",
+            "report: {} (report.json, junit.xml, summary.md, report.html, delivery-log/, sut-logs/)",
             args.report_dir.display()
         ),
         Err(e) => {
@@ -915,7 +916,7 @@ async fn replay(args: ReplayArgs) -> i32 {
 
 /// `hookproof merge`.
 fn merge_reports(args: &MergeArgs) -> i32 {
-    use crate::report::merge::{merge, read_report};
+    use crate::report::merge::{merge, read_delivery_logs, read_report};
     let mut reports = Vec::new();
     for path in &args.reports {
         match read_report(path) {
@@ -936,10 +937,17 @@ fn merge_reports(args: &MergeArgs) -> i32 {
     if let Err(e) = check_report_dir(&args.out) {
         return usage_error("--out", e);
     }
+    let logs = match read_delivery_logs(&reports) {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
     out!("{}", summary_table(&merged));
-    match write_report_dir(&args.out, &merged, &[]) {
+    match crate::report::write_merged_report_dir(&args.out, &merged, &logs) {
         Ok(_) => out!(
-            "merged {} report(s): {} (report.json, junit.xml, summary.md)",
+            "merged {} report(s): {} (report.json, junit.xml, summary.md, report.html)",
             reports.len(),
             args.out.display()
         ),

@@ -22,4 +22,5 @@ pub use diff::{Difference, StateDiff, diff_states};
 pub use input::{CheckInput, RunObservation, Seeded, Settle};
 pub use mapping::{AssociationMapping, HelpdeskKey, Mapping, ObjectMapping};
 pub use registry::{applicable, run_checks};
+pub(crate) use timing::quantile;
 pub use verdict::{CheckName, CheckResult, Evidence, Verdict};
