@@ -26,7 +26,8 @@ use plotters::prelude::*;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Width of a half-width chart in SVG pixels (the timeline is twice as wide).
+/// Width of a half-width chart in SVG pixels (the timeline and the
+/// throughput chart are twice as wide).
 pub const WIDTH: u32 = 620;
 /// Height of every chart in SVG pixels.
 pub const HEIGHT: u32 = 300;
@@ -183,10 +184,13 @@ fn ms_label(v: f64) -> String {
     }
 }
 
-fn legend<'a, 'b: 'a>(chart: &mut ChartContext<'a, SVGBackend<'b>, impl CoordTranslate>) -> Drawn {
+fn legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, impl CoordTranslate>,
+    position: SeriesLabelPosition,
+) -> Drawn {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(MUTED.mix(0.5))
         .label_font((FONT, 13))
@@ -253,7 +257,7 @@ pub fn timeline(attempts: &[Attempt]) -> Result<String, ChartError> {
                 .label(format!("{} ({})", class.label(), of_class.len()))
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
         }
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -275,7 +279,7 @@ pub fn latency_histogram(latencies: &[Duration]) -> Result<String, ChartError> {
         for v in &values {
             counts[((ms(*v) / width) as usize).min(bins - 1)] += 1;
         }
-        let top = f64::from(*counts.iter().max().expect("bins > 0")) * 1.15;
+        let top = f64::from(*counts.iter().max().expect("bins > 0")) * 1.3;
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(40)
@@ -319,7 +323,7 @@ pub fn latency_histogram(latencies: &[Duration]) -> Result<String, ChartError> {
                     PathElement::new(vec![(x, y), (x + 12, y)], color.stroke_width(2))
                 });
         }
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -421,7 +425,7 @@ pub fn percentile_curve(latencies: &[Duration]) -> Result<String, ChartError> {
                 ),
             )
         }))?;
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
@@ -435,7 +439,7 @@ pub fn throughput(ack_times: &[Duration], bucket: Duration) -> Result<String, Ch
     let width = ms(bucket);
     let series = format!("acks per {} ms", ms_label(width));
     let label = format!("throughput: {series}");
-    render("throughput", &label, (WIDTH, HEIGHT), |root| {
+    render("throughput", &label, (WIDTH * 2, HEIGHT - 40), |root| {
         if ack_times.is_empty() {
             return no_data(root, "no acks: no throughput to chart");
         }
@@ -445,7 +449,7 @@ pub fn throughput(ack_times: &[Duration], bucket: Duration) -> Result<String, Ch
         for t in ack_times {
             counts[((ms(*t) / width) as usize).min(buckets - 1)] += 1;
         }
-        let top = f64::from(*counts.iter().max().expect("buckets > 0")) * 1.15;
+        let top = f64::from(*counts.iter().max().expect("buckets > 0")) * 1.3;
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(40)
@@ -475,7 +479,7 @@ pub fn throughput(ack_times: &[Duration], bucket: Duration) -> Result<String, Ch
             .legend(|(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 12, y + 5)], ACKED.mix(0.8).filled())
             });
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 

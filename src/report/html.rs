@@ -249,10 +249,10 @@ pub fn delivery_charts(attempts: &[Attempt]) -> Result<String, ChartError> {
     ));
     out.push_str("</div>\n<div class=\"key\">");
     for class in AttemptClass::ALL {
-        let RgbHex(hex) = RgbHex::from(class);
         let _ = write!(
             out,
-            "<span style=\"--c:{hex}\">{}</span>",
+            "<span style=\"--c:{}\">{}</span>",
+            hex(class),
             escape(attempt_class_help(class))
         );
     }
@@ -261,13 +261,9 @@ pub fn delivery_charts(attempts: &[Attempt]) -> Result<String, ChartError> {
 }
 
 /// `#rrggbb` of an attempt class's colour.
-struct RgbHex(String);
-
-impl From<AttemptClass> for RgbHex {
-    fn from(class: AttemptClass) -> RgbHex {
-        let c = class.color();
-        RgbHex(format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2))
-    }
+fn hex(class: AttemptClass) -> String {
+    let c = class.color();
+    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
 }
 
 fn attempt_class_help(class: AttemptClass) -> &'static str {
@@ -326,9 +322,9 @@ fn evidence(e: &Evidence) -> String {
     }
     if let Some(objects) = &e.objects {
         let json = serde_json::to_string_pretty(objects).unwrap_or_else(|_| objects.to_string());
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<details><summary>CRM objects (expected vs actual)</summary>{}</details>\n",
+            "<details><summary>CRM objects (expected vs actual)</summary>{}</details>",
             code(&[json])
         );
     }
