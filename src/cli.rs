@@ -216,7 +216,8 @@ struct RunArgs {
     /// Replace every scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Directory for report.json, junit.xml, delivery logs and SUT logs.
+    /// Directory for report.json, junit.xml, summary.md, report.html, delivery
+    /// logs and SUT logs.
     #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
     report_dir: PathBuf,
     /// Scenarios run at the same time (each has its own SUT and mocks).

@@ -86,7 +86,7 @@ pre { background:#f0f2f5; border-radius:6px; padding:8px 10px; margin:6px 0; whi
 .banner.pass { background:var(--pass); } .banner.fail { background:var(--fail); }
 .banner strong { font-size:22px; letter-spacing:.03em; }
 dl.facts { display:grid; grid-template-columns:repeat(auto-fill,minmax(170px,1fr)); gap:10px 18px; margin:0; }
-dl.facts div { min-width:0; } dl.facts dt { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
+dl.facts div { min-width:0; } dl.facts div.wide { grid-column:span 3; } dl.facts dt { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
 dl.facts dd { margin:0; font-weight:600; overflow-wrap:anywhere; }
 table { border-collapse:collapse; width:100%; font-size:14px; }
 th, td { border-bottom:1px solid var(--line); padding:6px 8px; text-align:left; vertical-align:top; }
@@ -187,13 +187,20 @@ pub fn banner(passed: bool, headline: &str) -> String {
     )
 }
 
-/// A grid of labelled facts; labels and values are plain text.
+/// A grid of labelled facts; labels and values are plain text. A value
+/// longer than 24 characters takes three cells.
 pub fn facts(items: &[(&str, String)]) -> String {
     let mut out = String::from("<dl class=\"facts\">\n");
     for (label, value) in items {
+        // Long values (commands, paths, seed lists) get a wider cell.
+        let wide = if value.chars().count() > 24 {
+            " class=\"wide\""
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "<div><dt>{}</dt><dd>{}</dd></div>",
+            "<div{wide}><dt>{}</dt><dd>{}</dd></div>",
             escape(label),
             escape(value)
         );
