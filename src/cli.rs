@@ -341,6 +341,11 @@ struct FuzzArgs {
     /// No live progress on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Also write the campaign as a self-contained HTML page, DIR/report.html
+    /// (failures with their evidence, minimal scenario and replay command).
+    /// Default: no HTML, only the terminal summary.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
 }
 
 /// Entry point of the `hookproof` binary; returns the process exit code.
@@ -989,6 +994,11 @@ async fn fuzz(args: FuzzArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return usage_error("--partition", e),
     };
+    if let Some(dir) = &args.report_dir
+        && let Err(e) = check_report_dir(dir)
+    {
+        return usage_error("--report-dir", e);
+    }
     let time = match args
         .time
         .as_deref()
@@ -1142,6 +1152,16 @@ async fn fuzz(args: FuzzArgs) -> i32 {
     match report {
         Ok(report) => {
             out!("{}", crate::fuzz::summary::summary(&report));
+            if let Some(dir) = &args.report_dir {
+                let page = crate::fuzz::summary::html(&report);
+                match crate::report::write_html_report(dir, &page) {
+                    Ok(path) => out!("report: {}", path.display()),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_ERROR;
+                    }
+                }
+            }
             if report.failures.is_empty() {
                 EXIT_PASS
             } else {

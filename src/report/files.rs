@@ -135,10 +135,9 @@ fn write_summaries<'a>(
     report: &RunReport,
     attempts: &dyn Fn(&str) -> Option<&'a [Attempt]>,
 ) -> Result<Vec<PathBuf>, ReportDirError> {
-    check_report_dir(dir)?;
+    claim(dir)?;
     std::fs::create_dir_all(dir.join("delivery-log")).map_err(io(dir))?;
     std::fs::create_dir_all(dir.join("sut-logs")).map_err(io(dir))?;
-    std::fs::write(dir.join(MARKER), "written by hookproof\n").map_err(io(dir))?;
     let mut written = Vec::new();
     let json_path = dir.join("report.json");
     let json = serde_json::to_string_pretty(report).expect("the report always serializes");
@@ -150,13 +149,34 @@ fn write_summaries<'a>(
     let md_path = dir.join("summary.md");
     std::fs::write(&md_path, super::markdown::markdown_summary(report)).map_err(io(&md_path))?;
     written.push(md_path);
-    let html_path = dir.join("report.html");
     let html =
         super::html::run_report(report, attempts).map_err(|source| ReportDirError::Html {
-            path: html_path.clone(),
+            path: dir.join("report.html"),
             source,
         })?;
-    std::fs::write(&html_path, html).map_err(io(&html_path))?;
-    written.push(html_path);
+    written.push(write_html(dir, &html)?);
     Ok(written)
+}
+
+/// Checks `dir` ([`check_report_dir`]), creates it and marks it as
+/// hookproof's.
+fn claim(dir: &Path) -> Result<(), ReportDirError> {
+    check_report_dir(dir)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::write(dir.join(MARKER), "written by hookproof\n").map_err(io(dir))
+}
+
+fn write_html(dir: &Path, html: &str) -> Result<PathBuf, ReportDirError> {
+    let path = dir.join("report.html");
+    std::fs::write(&path, html).map_err(io(&path))?;
+    Ok(path)
+}
+
+/// Writes `html` (a page built with [`super::html::Page`]) as
+/// `dir/report.html`, under the rules of every report directory (see
+/// [`check_report_dir`]): for commands whose report is one page, like
+/// `hookproof fuzz --report-dir`. Returns the path written.
+pub fn write_html_report(dir: &Path, html: &str) -> Result<PathBuf, ReportDirError> {
+    claim(dir)?;
+    write_html(dir, html)
 }

@@ -13,7 +13,9 @@ mod markdown;
 pub mod merge;
 mod terminal;
 
-pub use files::{ReportDirError, check_report_dir, write_merged_report_dir, write_report_dir};
+pub use files::{
+    ReportDirError, check_report_dir, write_html_report, write_merged_report_dir, write_report_dir,
+};
 pub use json::{RunReport, SCHEMA_VERSION, ScenarioReport, Totals};
 pub use junit::junit_xml;
 pub use markdown::markdown_summary;
