@@ -188,12 +188,12 @@ pub fn banner(passed: bool, headline: &str) -> String {
 }
 
 /// A grid of labelled facts; labels and values are plain text. A value
-/// longer than 24 characters takes three cells.
+/// longer than 16 characters takes three cells.
 pub fn facts(items: &[(&str, String)]) -> String {
     let mut out = String::from("<dl class=\"facts\">\n");
     for (label, value) in items {
         // Long values (commands, paths, seed lists) get a wider cell.
-        let wide = if value.chars().count() > 24 {
+        let wide = if value.chars().count() > 16 {
             " class=\"wide\""
         } else {
             ""
