@@ -85,7 +85,7 @@ pre { background:#f0f2f5; border-radius:6px; padding:8px 10px; margin:6px 0; whi
 .banner { display:flex; align-items:center; gap:14px; padding:14px 20px; border-radius:10px; color:#fff; margin:12px 0 16px; }
 .banner.pass { background:var(--pass); } .banner.fail { background:var(--fail); }
 .banner strong { font-size:22px; letter-spacing:.03em; }
-dl.facts { display:grid; grid-template-columns:repeat(auto-fill,minmax(170px,1fr)); gap:10px 18px; margin:0; }
+dl.facts { display:grid; grid-template-columns:repeat(auto-fill,minmax(170px,1fr)); grid-auto-flow:row dense; gap:10px 18px; margin:0; }
 dl.facts div { min-width:0; } dl.facts div.wide { grid-column:span 3; } dl.facts dt { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
 dl.facts dd { margin:0; font-weight:600; overflow-wrap:anywhere; }
 table { border-collapse:collapse; width:100%; font-size:14px; }
