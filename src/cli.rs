@@ -276,7 +276,8 @@ struct RunArgs {
     /// Replace every scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Directory for report.json, junit.xml, delivery logs and SUT logs.
+    /// Directory for report.json, junit.xml, summary.md, report.html, delivery
+    /// logs and SUT logs.
     #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
     report_dir: PathBuf,
     /// Scenarios run at the same time (each has its own SUT and mocks).
@@ -394,7 +395,8 @@ struct MergeArgs {
     /// report.json files of the partitions.
     #[arg(required = true, value_name = "REPORT.json")]
     reports: Vec<PathBuf>,
-    /// Directory for the merged report.json and junit.xml.
+    /// Directory for the merged report.json, junit.xml, summary.md and
+    /// report.html (its charts read delivery-log/ next to each REPORT.json).
     #[arg(long, default_value = "hookproof-report", value_name = "DIR")]
     out: PathBuf,
 }
@@ -456,6 +458,11 @@ struct FuzzArgs {
     /// No live progress on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Also write the campaign as a self-contained HTML page, DIR/report.html
+    /// (failures with their evidence, minimal scenario and replay command).
+    /// Default: no HTML, only the terminal summary.
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
 }
 
 /// Entry point of the `hookproof` binary; returns the process exit code.
@@ -864,7 +871,7 @@ async fn run(args: RunArgs) -> i32 {
     out!("{}", summary_table(&report));
     match write_report_dir(&args.report_dir, &report, &outcomes) {
         Ok(_) => out!(
-            "report: {} (report.json, junit.xml, summary.md, delivery-log/, sut-logs/)",
+            "report: {} (report.json, junit.xml, summary.md, report.html, delivery-log/, sut-logs/)",
             args.report_dir.display()
         ),
         Err(e) => {
@@ -1210,7 +1217,7 @@ async fn replay(args: ReplayArgs) -> i32 {
 
 /// `hookproof merge`.
 fn merge_reports(args: &MergeArgs) -> i32 {
-    use crate::report::merge::{merge, read_report};
+    use crate::report::merge::{merge, read_delivery_logs, read_report};
     let mut reports = Vec::new();
     for path in &args.reports {
         match read_report(path) {
@@ -1231,10 +1238,17 @@ fn merge_reports(args: &MergeArgs) -> i32 {
     if let Err(e) = check_report_dir(&args.out) {
         return usage_error("--out", e);
     }
+    let logs = match read_delivery_logs(&reports) {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
     out!("{}", summary_table(&merged));
-    match write_report_dir(&args.out, &merged, &[]) {
+    match crate::report::write_merged_report_dir(&args.out, &merged, &logs) {
         Ok(_) => out!(
-            "merged {} report(s): {} (report.json, junit.xml, summary.md)",
+            "merged {} report(s): {} (report.json, junit.xml, summary.md, report.html)",
             reports.len(),
             args.out.display()
         ),
@@ -1275,6 +1289,11 @@ async fn fuzz(args: FuzzArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return usage_error("--partition", e),
     };
+    if let Some(dir) = &args.report_dir
+        && let Err(e) = check_report_dir(dir)
+    {
+        return usage_error("--report-dir", e);
+    }
     let time = match args
         .time
         .as_deref()
@@ -1428,6 +1447,16 @@ async fn fuzz(args: FuzzArgs) -> i32 {
     match report {
         Ok(report) => {
             out!("{}", crate::fuzz::summary::summary(&report));
+            if let Some(dir) = &args.report_dir {
+                let page = crate::fuzz::summary::html(&report);
+                match crate::report::write_html_report(dir, &page) {
+                    Ok(path) => out!("report: {}", path.display()),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return EXIT_ERROR;
+                    }
+                }
+            }
             if report.failures.is_empty() {
                 EXIT_PASS
             } else {

@@ -110,6 +110,33 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
 }
 
+impl Attempt {
+    /// When the answer (or the timeout / error) came, relative to the run's origin.
+    pub fn answered_at(&self) -> Duration {
+        self.started + self.latency
+    }
+}
+
+/// Ack latencies of `attempts`: the latency of every attempt the SUT
+/// answered 2xx (whether or not the producer saw the answer), in log order.
+pub fn ack_latencies(attempts: &[Attempt]) -> Vec<Duration> {
+    attempts
+        .iter()
+        .filter(|a| a.outcome.sut_acked())
+        .map(|a| a.latency)
+        .collect()
+}
+
+/// When each 2xx answer of `attempts` came ([`Attempt::answered_at`]), in
+/// log order: the input of a throughput chart.
+pub fn ack_times(attempts: &[Attempt]) -> Vec<Duration> {
+    attempts
+        .iter()
+        .filter(|a| a.outcome.sut_acked())
+        .map(Attempt::answered_at)
+        .collect()
+}
+
 /// What finally became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -204,11 +231,7 @@ impl DeliveryLog {
 
     /// Ack latencies (2xx answers only).
     pub fn ack_latencies(&self) -> Vec<Duration> {
-        self.attempts
-            .iter()
-            .filter(|a| a.outcome.sut_acked())
-            .map(|a| a.latency)
-            .collect()
+        ack_latencies(&self.attempts)
     }
 
     /// A one-line-per-attempt timeline of the deliveries of `event_id`.

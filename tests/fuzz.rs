@@ -54,7 +54,13 @@ fn shrunk_events(stdout: &str) -> usize {
 fn finds_and_shrinks(flaw: &str, seed: u64, check: &str) {
     let dir = tempfile::tempdir().unwrap();
     let sut = reference(Some(flaw));
-    let out = fuzz(dir.path(), &sut, seed, 150, &[]);
+    let out = fuzz(
+        dir.path(),
+        &sut,
+        seed,
+        150,
+        &["--report-dir", "fuzz-report"],
+    );
     let report = text(&out);
     assert_eq!(
         out.status.code(),
@@ -71,6 +77,14 @@ fn finds_and_shrinks(flaw: &str, seed: u64, check: &str) {
     // A fresh run of the saved case reproduced it (on one of its tries).
     assert!(stdout.contains("5 of 5 fresh run(s)"), "{report}");
     assert!(!stdout.contains("WARNING"), "{report}");
+    // --report-dir: the same failure as an HTML page.
+    let html = std::fs::read_to_string(dir.path().join("fuzz-report/report.html")).unwrap();
+    assert!(html.contains("<strong>FAILED</strong>"), "{html}");
+    assert!(
+        html.contains(&format!("data-check=\"{check}\" data-verdict=\"fail\"")),
+        "{html}"
+    );
+    assert!(html.contains("<h3>Minimal scenario</h3>"), "{html}");
 
     // The saved case replays with `hookproof run` and the same verdict.
     let saved: Vec<_> = std::fs::read_dir(dir.path().join("fuzz-regressions"))
@@ -150,7 +164,10 @@ fn bad_flags_are_named() {
         (&["--properties", "idempotent,bogus"][..], "--properties"),
         (&["--time", "soon"][..], "--time"),
         (&["--jobs", "0"][..], "--jobs"),
+        // Not a report directory: refused before the campaign starts.
+        (&["--report-dir", "."][..], "--report-dir"),
     ] {
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
         let out = fuzz(dir.path(), &reference(None), 1, 1, flags);
         let report = text(&out);
         assert_eq!(out.status.code(), Some(2), "{report}");

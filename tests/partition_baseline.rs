@@ -91,6 +91,21 @@ fn the_union_of_the_partitions_is_the_whole_run() {
     assert_eq!(merged_verdicts.len(), SCENARIOS.len());
     assert_eq!(merged_verdicts, verdicts(&dir.join("whole/report.json")));
     assert!(dir.join("merged/junit.xml").exists());
+    // The merged report.html charts every scenario from the partitions'
+    // delivery logs.
+    let html = std::fs::read_to_string(dir.join("merged/report.html")).unwrap();
+    for s in SCENARIOS {
+        assert!(
+            html.contains(&format!("id=\"scenario-{s}\"")),
+            "{s} has a section"
+        );
+    }
+    assert_eq!(
+        html.matches("data-chart=\"timeline\"").count(),
+        SCENARIOS.len(),
+        "a timeline per scenario"
+    );
+    assert!(!html.contains("No delivery log for this scenario"));
 
     // Overlapping partitions are refused.
     let overlap = Command::new(BIN)

@@ -23,4 +23,5 @@ pub use input::{CheckInput, RunObservation, Seeded, Settle};
 pub(crate) use mapping::workload_violations;
 pub use mapping::{AssociationMapping, HelpdeskKey, Mapping, ObjectMapping};
 pub use registry::{applicable, run_checks};
+pub(crate) use timing::quantile;
 pub use verdict::{CheckName, CheckResult, Evidence, Verdict};

@@ -1,4 +1,5 @@
-//! Writes a report directory: `report.json`, `junit.xml`, `summary.md`, and per scenario
+//! Writes a report directory: `report.json`, `junit.xml`, `summary.md`,
+//! `report.html` (self-contained, with charts), and per scenario
 //! `delivery-log/NAME.jsonl` (attempts), `delivery-log/NAME.events.jsonl`
 //! (events with their payloads, what `hookproof replay` reads) and
 //! `sut-logs/NAME.log`.
@@ -9,6 +10,7 @@
 
 use super::json::RunReport;
 use super::junit::junit_xml;
+use crate::history::Attempt;
 use crate::runner::ScenarioOutcome;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,14 @@ pub enum ReportDirError {
          (no {MARKER} file); pick another --report-dir"
     )]
     NotOurs(PathBuf),
+    /// A chart of `report.html` could not be drawn.
+    #[error("cannot write {path}: {source}")]
+    Html {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: super::charts::ChartError,
+    },
     /// I/O error.
     #[error("cannot write the report to {path}: {source}")]
     Io {
@@ -71,21 +81,13 @@ pub fn write_report_dir(
     report: &RunReport,
     outcomes: &[ScenarioOutcome],
 ) -> Result<Vec<PathBuf>, ReportDirError> {
-    check_report_dir(dir)?;
-    std::fs::create_dir_all(dir.join("delivery-log")).map_err(io(dir))?;
-    std::fs::create_dir_all(dir.join("sut-logs")).map_err(io(dir))?;
-    std::fs::write(dir.join(MARKER), "written by hookproof\n").map_err(io(dir))?;
-    let mut written = Vec::new();
-    let json_path = dir.join("report.json");
-    let json = serde_json::to_string_pretty(report).expect("the report always serializes");
-    std::fs::write(&json_path, json).map_err(io(&json_path))?;
-    written.push(json_path);
-    let junit_path = dir.join("junit.xml");
-    std::fs::write(&junit_path, junit_xml(report)).map_err(io(&junit_path))?;
-    written.push(junit_path);
-    let md_path = dir.join("summary.md");
-    std::fs::write(&md_path, super::markdown::markdown_summary(report)).map_err(io(&md_path))?;
-    written.push(md_path);
+    let attempts = |name: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| o.delivery_log.attempts.as_slice())
+    };
+    let written = write_summaries(dir, report, &attempts)?;
     for o in outcomes {
         let path = dir.join("delivery-log").join(format!("{}.jsonl", o.name));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
@@ -121,4 +123,69 @@ pub fn write_report_dir(
         f.flush().map_err(io(&path))?;
     }
     Ok(written)
+}
+
+/// Writes the report of `hookproof merge` into `dir`: `report.json`,
+/// `junit.xml`, `summary.md` and `report.html`, whose charts come from
+/// `logs` (scenario name → attempts, see
+/// [`super::merge::read_delivery_logs`]); returns the paths written.
+pub fn write_merged_report_dir(
+    dir: &Path,
+    report: &RunReport,
+    logs: &std::collections::HashMap<String, Vec<Attempt>>,
+) -> Result<Vec<PathBuf>, ReportDirError> {
+    write_summaries(dir, report, &|name: &str| logs.get(name).map(Vec::as_slice))
+}
+
+/// The files every report directory has: the marker, `report.json`,
+/// `junit.xml`, `summary.md` and `report.html`.
+fn write_summaries<'a>(
+    dir: &Path,
+    report: &RunReport,
+    attempts: &dyn Fn(&str) -> Option<&'a [Attempt]>,
+) -> Result<Vec<PathBuf>, ReportDirError> {
+    claim(dir)?;
+    std::fs::create_dir_all(dir.join("delivery-log")).map_err(io(dir))?;
+    std::fs::create_dir_all(dir.join("sut-logs")).map_err(io(dir))?;
+    let mut written = Vec::new();
+    let json_path = dir.join("report.json");
+    let json = serde_json::to_string_pretty(report).expect("the report always serializes");
+    std::fs::write(&json_path, json).map_err(io(&json_path))?;
+    written.push(json_path);
+    let junit_path = dir.join("junit.xml");
+    std::fs::write(&junit_path, junit_xml(report)).map_err(io(&junit_path))?;
+    written.push(junit_path);
+    let md_path = dir.join("summary.md");
+    std::fs::write(&md_path, super::markdown::markdown_summary(report)).map_err(io(&md_path))?;
+    written.push(md_path);
+    let html =
+        super::html::run_report(report, attempts).map_err(|source| ReportDirError::Html {
+            path: dir.join("report.html"),
+            source,
+        })?;
+    written.push(write_html(dir, &html)?);
+    Ok(written)
+}
+
+/// Checks `dir` ([`check_report_dir`]), creates it and marks it as
+/// hookproof's.
+fn claim(dir: &Path) -> Result<(), ReportDirError> {
+    check_report_dir(dir)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::write(dir.join(MARKER), "written by hookproof\n").map_err(io(dir))
+}
+
+fn write_html(dir: &Path, html: &str) -> Result<PathBuf, ReportDirError> {
+    let path = dir.join("report.html");
+    std::fs::write(&path, html).map_err(io(&path))?;
+    Ok(path)
+}
+
+/// Writes `html` (a page built with [`super::html::Page`]) as
+/// `dir/report.html`, under the rules of every report directory (see
+/// [`check_report_dir`]): for commands whose report is one page, like
+/// `hookproof fuzz --report-dir`. Returns the path written.
+pub fn write_html_report(dir: &Path, html: &str) -> Result<PathBuf, ReportDirError> {
+    claim(dir)?;
+    write_html(dir, html)
 }

@@ -3,6 +3,7 @@
 
 use super::json::{RunReport, SCHEMA_VERSION, Totals};
 use crate::check::Verdict;
+use crate::history::Attempt;
 use std::path::{Path, PathBuf};
 
 /// Why reports cannot be merged.
@@ -73,6 +74,45 @@ pub fn read_report(path: &Path) -> Result<RunReport, MergeError> {
         });
     }
     serde_json::from_value(value).map_err(|e| read(format!("not a hookproof report: {e}")))
+}
+
+/// Reads the attempts of every scenario of `reports` from the
+/// `delivery-log/NAME.jsonl` next to each `report.json` (the charts of the
+/// merged `report.html`). A missing log is left out (the page says so); an
+/// unreadable or malformed one is an error.
+pub fn read_delivery_logs(
+    reports: &[(PathBuf, RunReport)],
+) -> Result<std::collections::HashMap<String, Vec<Attempt>>, MergeError> {
+    let mut logs = std::collections::HashMap::new();
+    for (path, report) in reports {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for s in &report.scenarios {
+            let log = dir.join("delivery-log").join(format!("{}.jsonl", s.name));
+            let text = match std::fs::read_to_string(&log) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(MergeError::Read {
+                        path: log,
+                        message: e.to_string(),
+                    });
+                }
+            };
+            let attempts = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .enumerate()
+                .map(|(i, l)| {
+                    serde_json::from_str::<Attempt>(l).map_err(|e| MergeError::Read {
+                        path: log.clone(),
+                        message: format!("line {}: not a delivery attempt: {e}", i + 1),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            logs.insert(s.name.clone(), attempts);
+        }
+    }
+    Ok(logs)
 }
 
 /// Merges reports: scenarios in the order given, totals recomputed, the
