@@ -375,15 +375,28 @@ struct ReplayArgs {
     #[arg(long, default_value = "dead-lettered", value_name = "STATUS")]
     status: String,
     /// Webhook URL of the running receiver (127.0.0.1 or ::1 only).
-    #[arg(long, value_name = "URL")]
-    target: String,
+    #[arg(long, value_name = "URL", conflicts_with = "sut")]
+    target: Option<String>,
+    /// Or: start this receiver (with `sh -c`) against a fresh mock CRM and
+    /// mock helpdesk, replay into it, and report the CRM state it left.
+    #[arg(long, value_name = "CMD")]
+    sut: Option<String>,
+    /// With --sut: the path it receives webhooks on (default /webhooks/helpdesk).
+    #[arg(long, value_name = "PATH", requires = "sut")]
+    webhook_path: Option<String>,
+    /// With --sut: the path it answers 2xx on when ready (default /healthz).
+    #[arg(long, value_name = "PATH", requires = "sut")]
+    health_path: Option<String>,
+    /// With --sut: the path it answers 2xx on when it has no unfinished work.
+    #[arg(long, value_name = "PATH", requires = "sut")]
+    idle_path: Option<String>,
     /// Signature scheme: zendesk (default), standard-webhooks, hubspot-v3, stripe, github.
     #[arg(long, default_value = "zendesk", value_name = "SCHEME")]
     scheme: String,
-    /// Environment variable holding the receiver's signing secret (never
-    /// pass a secret on the command line).
+    /// With --target: the environment variable holding the receiver's
+    /// signing secret (never pass a secret on the command line).
     #[arg(long, value_name = "VAR")]
-    secret_env: String,
+    secret_env: Option<String>,
     /// A real producer's retry policy: zendesk, hubspot, svix, stripe, github
     /// (default: hookproof's own, 5 retries from 50 ms).
     #[arg(long, value_name = "PRESET")]
@@ -1098,34 +1111,48 @@ async fn replay(args: ReplayArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage_error("--scheme", e),
     };
-    let url = match reqwest::Url::parse(&args.target) {
-        Ok(u) if u.scheme() == "http" => u,
-        Ok(_) | Err(_) => {
-            return usage_error(
-                "--target",
-                format!(
-                    "{:?} is not an http:// URL such as http://127.0.0.1:4000/webhooks/helpdesk",
-                    args.target
-                ),
-            );
-        }
-    };
-    if !crate::proxy::is_loopback(&url) {
-        return usage_error(
-            "--target",
-            format!(
-                "{} is not on this machine; hookproof only sends to 127.0.0.1 or ::1",
-                args.target
-            ),
-        );
-    }
-    let secret = match std::env::var(&args.secret_env) {
-        Ok(s) if !s.is_empty() => s,
-        _ => {
-            return usage_error(
-                "--secret-env",
-                format!("environment variable {} is not set", args.secret_env),
-            );
+    // A --target and its secret are checked before any file is read.
+    let checked_target = match &args.target {
+        None => None,
+        Some(target_url) => {
+            let url = match reqwest::Url::parse(target_url) {
+                Ok(u) if u.scheme() == "http" => u,
+                Ok(_) | Err(_) => {
+                    return usage_error(
+                        "--target",
+                        format!(
+                            "{:?} is not an http:// URL such as http://127.0.0.1:4000/webhooks/helpdesk",
+                            target_url
+                        ),
+                    );
+                }
+            };
+            if !crate::proxy::is_loopback(&url) {
+                return usage_error(
+                    "--target",
+                    format!(
+                        "{} is not on this machine; hookproof only sends to 127.0.0.1 or ::1",
+                        target_url
+                    ),
+                );
+            }
+            let Some(secret_env) = &args.secret_env else {
+                return usage_error(
+                    "--secret-env",
+                    "--target needs the receiver's signing secret: --secret-env VAR names the \
+                 environment variable that holds it",
+                );
+            };
+            let secret = match std::env::var(secret_env) {
+                Ok(s) if !s.is_empty() => s,
+                _ => {
+                    return usage_error(
+                        "--secret-env",
+                        format!("environment variable {secret_env} is not set"),
+                    );
+                }
+            };
+            Some((target_url.clone(), secret))
         }
     };
     let policy = match &args.delivery_preset {
@@ -1156,18 +1183,31 @@ async fn replay(args: ReplayArgs) -> i32 {
         status,
     };
     let picked: Vec<_> = records.iter().filter(|r| selection.picks(r)).collect();
+    let to = match (&args.target, &args.sut) {
+        (Some(target), _) => target.clone(),
+        (None, Some(sut)) => format!("a fresh `{sut}`"),
+        (None, None) => {
+            return usage_error(
+                "--target",
+                "give --target URL (a running receiver) or --sut CMD (hookproof starts it \
+                 against fresh mocks)",
+            );
+        }
+    };
     out!(
-        "replay: {} of {} event(s) in {} selected, to {}",
+        "replay: {} of {} event(s) in {} selected, to {to}",
         picked.len(),
         records.len(),
         args.log.display(),
-        args.target
     );
     if picked.is_empty() {
         return EXIT_PASS;
     }
+    let Some((target_url, secret)) = checked_target else {
+        return replay_into_sut(&args, scheme, &picked).await;
+    };
     let target = Target {
-        url: args.target.clone(),
+        url: target_url.clone(),
         scheme,
         secret,
         wrong_secret: String::new(),
@@ -1209,6 +1249,101 @@ async fn replay(args: ReplayArgs) -> i32 {
     }
     out!("{landed} of {} landed", log.deliveries.len());
     if landed == log.deliveries.len() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+/// `hookproof replay --sut`: the selected events into a fresh SUT with its
+/// own mock CRM and helpdesk; prints each delivery and the CRM state.
+async fn replay_into_sut(
+    args: &ReplayArgs,
+    scheme: Scheme,
+    picked: &[&crate::replay::EventRecord],
+) -> i32 {
+    use crate::history::DeliveryStatus;
+    let sut_args = SutArgs {
+        sut: args.sut.clone(),
+        config: None,
+        scheme: Some(scheme.to_string()),
+        webhook_path: args.webhook_path.clone(),
+        health_path: args.health_path.clone(),
+        idle_path: args.idle_path.clone(),
+        sut_startup_timeout: None,
+        delivery_preset: args.delivery_preset.clone(),
+        contracts: None,
+        helpdesk_version: None,
+        crm_version: None,
+    };
+    let resolved = match resolve_sut(&sut_args, None) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let helpdesk = crate::replay::helpdesk_data(picked.iter().copied());
+    let units = crate::replay::units(picked.iter().copied());
+    let replayed = tokio::select! {
+        r = crate::runner::replay_into_sut(&resolved.config, &helpdesk, units) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: some events may not have been re-delivered");
+            return EXIT_ERROR;
+        }
+    };
+    let replayed = match replayed {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let mut landed = 0;
+    for d in &replayed.log.deliveries {
+        let status = match d.status {
+            DeliveryStatus::Acked => {
+                landed += 1;
+                "acked"
+            }
+            DeliveryStatus::Rejected => "REJECTED",
+            DeliveryStatus::DeadLettered => "DEAD-LETTERED",
+            DeliveryStatus::Open => "unfinished",
+        };
+        out!(
+            "  {:<13} {} {} ({} attempt(s))",
+            status,
+            d.event_id,
+            d.event_type,
+            d.attempts
+        );
+    }
+    let objects: Vec<String> = replayed
+        .snapshot
+        .objects
+        .iter()
+        .map(|(t, o)| format!("{} {t}", o.len()))
+        .collect();
+    let violations: usize = replayed
+        .crm_requests
+        .iter()
+        .map(|r| r.violations.len())
+        .sum();
+    out!(
+        "CRM after the replay: {}; {} association(s); {} request(s), {violations} contract \
+         violation(s){}",
+        if objects.is_empty() {
+            "no objects".to_string()
+        } else {
+            objects.join(", ")
+        },
+        replayed.snapshot.associations.len(),
+        replayed.crm_requests.len(),
+        if replayed.settled {
+            ""
+        } else {
+            " (the SUT had not finished when the settle deadline passed)"
+        }
+    );
+    out!("{landed} of {} landed", replayed.log.deliveries.len());
+    if landed == replayed.log.deliveries.len() && violations == 0 && replayed.settled {
         EXIT_PASS
     } else {
         EXIT_FAIL

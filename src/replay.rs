@@ -9,6 +9,7 @@
 
 use crate::history::{DeliveryLog, DeliveryStatus, SignatureMode};
 use crate::producer::{PlannedDelivery, Unit};
+use crate::workload::{Event, EventKind, User, Workload};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,6 +164,59 @@ pub fn units<'a>(records: impl IntoIterator<Item = &'a EventRecord>) -> Vec<Unit
             })
         })
         .collect()
+}
+
+/// The helpdesk a replay into a fresh SUT serves for enrichment: the
+/// records' events (as a workload, in log order), their requesters as
+/// users, and each ticket's latest snapshot. The events log keeps no user
+/// names or emails, so they are derived from the ids (`Requester ID`,
+/// `requester-ID@replay.hookproof.invalid`).
+pub fn helpdesk_data<'a>(records: impl IntoIterator<Item = &'a EventRecord>) -> Workload {
+    let mut workload = Workload {
+        seed: 0,
+        events: Vec::new(),
+        users: Vec::new(),
+        tickets: Vec::new(),
+    };
+    for (seq, r) in records.into_iter().enumerate() {
+        let body = &r.payload;
+        let detail = &body["detail"];
+        let ticket_id = detail["id"].as_str().map(str::to_string);
+        if let Some(requester) = detail["requester_id"].as_str()
+            && !workload.users.iter().any(|u| u.id == requester)
+        {
+            workload.users.push(User {
+                id: requester.to_string(),
+                name: format!("Requester {requester}"),
+                email: format!("requester-{requester}@replay.hookproof.invalid"),
+            });
+        }
+        if let Some(id) = &ticket_id {
+            workload.tickets.retain(|t| t["id"].as_str() != Some(id));
+            workload.tickets.push(detail.clone());
+        }
+        let kind = match r.event_type.as_str() {
+            "ticket.created" => EventKind::TicketCreated,
+            "ticket.status_changed" => EventKind::StatusChanged,
+            "ticket.priority_changed" => EventKind::PriorityChanged,
+            "ticket.comment_added" => EventKind::CommentAdded,
+            _ => EventKind::Noise,
+        };
+        workload.events.push(Event {
+            seq,
+            id: r.event_id.clone(),
+            event_type: body["type"].as_str().unwrap_or_default().to_string(),
+            kind,
+            ticket_id,
+            comment_id: body["event"]["comment"]["id"].as_str().map(str::to_string),
+            time: body["time"]
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default(),
+            body: body.clone(),
+        });
+    }
+    workload
 }
 
 /// An events log that cannot be read.

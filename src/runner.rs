@@ -410,6 +410,65 @@ pub(crate) struct Executed {
     pub(crate) crm_lead: Duration,
 }
 
+/// What a replay into a fresh SUT left behind.
+#[derive(Debug)]
+pub struct SutReplay {
+    /// The deliveries of the replay.
+    pub log: DeliveryLog,
+    /// The mock CRM's final state.
+    pub snapshot: crate::crm::CrmSnapshot,
+    /// Every request the SUT made to the mock CRM.
+    pub crm_requests: Vec<crate::crm::RecordedRequest>,
+    /// Whether the SUT became idle before the settle deadline.
+    pub settled: bool,
+}
+
+/// `hookproof replay --sut`: delivers `units` into a fresh SUT with its own
+/// mock CRM and a mock helpdesk serving `helpdesk` (see
+/// [`crate::replay::helpdesk_data`]), under the configured producer preset
+/// (or hookproof's default policy), then settles and returns what landed.
+///
+/// # Errors
+///
+/// As a scenario run: the SUT cannot start, dies or hangs.
+pub async fn replay_into_sut(
+    config: &RunConfig,
+    helpdesk: &Workload,
+    units: Vec<Unit>,
+) -> Result<SutReplay, RunError> {
+    let scenario = Scenario {
+        name: "replay".into(),
+        description: "hookproof replay --sut".into(),
+        seed: 0,
+        workload: Default::default(),
+        delivery: Default::default(),
+        settle: Default::default(),
+        faults: Vec::new(),
+        checks: Default::default(),
+        versions: Default::default(),
+        source: "replay".into(),
+    };
+    let contracts = config.contracts_for(config.versions.apply(scenario.versions))?;
+    let executed = execute(
+        config,
+        &contracts,
+        &scenario,
+        helpdesk,
+        units,
+        false,
+        0,
+        Arc::new(Progress::default()),
+    )
+    .await?;
+    let obs = executed.observation;
+    Ok(SutReplay {
+        settled: obs.unsettled().is_none(),
+        log: obs.log,
+        snapshot: obs.snapshot,
+        crm_requests: obs.crm_requests,
+    })
+}
+
 fn token(rng: &mut ChaCha8Rng, prefix: &str) -> String {
     let bytes: [u8; 16] = rng.random();
     format!("{prefix}{}", hex::encode(bytes))

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookproof");
 const SCENARIOS: &[&str] = &[
-    "baseline",
+    "event-type-overreach",
     "duplicates",
     "forgery",
     "reordering",

@@ -282,3 +282,57 @@ fn replaying_a_dead_letter_window_completes_the_crm_state_exactly_once() {
     assert_eq!(verdict(&report, "idempotent"), "pass", "{report:#}");
     assert_eq!(verdict(&report, "converges"), "fail", "{report:#}");
 }
+
+#[test]
+fn replays_into_a_fresh_sut_against_fresh_mocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = events_log(tmp.path());
+    let tickets: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["event_type"] == "ticket.created")
+        .map(|r| r["payload"]["detail"]["id"].as_str().unwrap())
+        .collect();
+    let log = tmp
+        .path()
+        .join("r/delivery-log/dead-letter-blindness.events.jsonl");
+    let out = Command::new(BIN)
+        .current_dir(tmp.path())
+        .args(["replay", "--status", "all", "--log"])
+        .arg(&log)
+        .args(["--sut", &format!("{BIN} sut reference")])
+        .args(["--idle-path", "/hookproof/idle"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = records.len();
+    assert!(stdout.contains(&format!("{n} of {n} landed")), "{stdout}");
+    // Every ticket of the log exists once in the fresh CRM, and the
+    // receiver broke no contract.
+    assert!(
+        stdout.contains(&format!("{} tickets", tickets.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", 0 contract violation(s)"), "{stdout}");
+
+    // --target and --sut exclude each other; one of them is needed.
+    let both = Command::new(BIN)
+        .args(["replay", "--log"])
+        .arg(&log)
+        .args(["--target", "http://127.0.0.1:9/x", "--sut", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+    let neither = Command::new(BIN)
+        .args(["replay", "--log"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("--sut CMD"));
+}
