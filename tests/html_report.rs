@@ -99,9 +99,20 @@ fn report_html_renders_in_a_browser() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let report_dir = tmp.path().join("report");
+    // The built-in baseline, with an ack-latency bound a loaded CI machine
+    // cannot miss (the page is under test here, not the machine's speed).
+    let baseline = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("baseline.toml"),
+        format!("{baseline}ack-latency-p99 = \"30s\"\n"),
+    )
+    .unwrap();
     let run = Command::new(BIN)
         .current_dir(tmp.path())
-        .args(["run", "--quiet", "--scenario", "baseline"])
+        .args(["run", "--quiet", "--scenario", "baseline.toml"])
         .args(["--scenario", "forgery", "--report-dir"])
         .arg(&report_dir)
         .output()
@@ -133,7 +144,7 @@ fn report_html_renders_in_a_browser() {
         "the suite verdict banner"
     );
     assert!(dom.contains("2 of 2 scenario(s) passed"));
-    assert!(dom.contains("hookproof run --scenario baseline --seed 1"));
+    assert!(dom.contains("hookproof run --scenario baseline.toml --seed 1"));
     assert!(dom.contains("hookproof run --scenario forgery --seed 4"));
 
     // The verdict table: a row per scenario, a column per check.
@@ -217,4 +228,44 @@ fn report_html_renders_in_a_browser() {
     assert!(shot.ok, "{}", shot.stderr);
     let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000);
+}
+
+#[test]
+fn bench_html_renders_in_a_browser() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let report_dir = tmp.path().join("bench");
+    let out = Command::new(BIN)
+        .current_dir(tmp.path())
+        .args(["bench", "--rate", "50", "--duration", "1s", "--report-dir"])
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = report_dir.join("bench.html").canonicalize().unwrap();
+    let dumped = browse(&chromium, tmp.path(), &page, &["--dump-dom"]);
+    let dom = dumped.stdout;
+    assert!(dumped.ok && dom.contains("</html>"), "{}", dumped.stderr);
+    assert!(dom.contains("<h1>hookproof bench</h1>"), "{dom}");
+    assert!(
+        dom.contains("<table class=\"matrix\" id=\"kpis\">"),
+        "{dom}"
+    );
+    for kpi in ["ack p99", "loss rate", "dead-letter depth"] {
+        assert!(dom.contains(&format!("<td>{kpi}")), "{kpi} row: {dom}");
+    }
+    assert_eq!(
+        dom.matches("<svg class=\"chart\" data-chart=\"bench-percentiles\"")
+            .count(),
+        1,
+        "the percentile chart"
+    );
 }

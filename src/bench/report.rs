@@ -296,8 +296,132 @@ pub fn markdown(report: &BenchReport) -> String {
     out
 }
 
-/// Writes `bench.json` and `bench.md` into `dir` (created when missing;
-/// refused when it holds files hookproof did not write).
+/// A plain-text table as HTML (every cell escaped).
+fn html_table(id: &str, header: &[&str], rows: &[Vec<String>]) -> String {
+    use crate::report::html::escape;
+    let mut out =
+        format!("<div class=\"scroll\"><table class=\"matrix\" id=\"{id}\">\n<thead><tr>");
+    for h in header {
+        let _ = write!(out, "<th>{}</th>", escape(h));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for r in rows {
+        out.push_str("<tr>");
+        for c in r {
+            let _ = write!(out, "<td>{}</td>", escape(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n");
+    out
+}
+
+/// `bench.html`: the KPIs, the saturation steps and charts (latency by
+/// percentile for acks and end to end; across a search, p99 by rate), self
+/// contained like `report.html`.
+pub fn html(report: &BenchReport) -> String {
+    use crate::report::charts::{XAxis, lines};
+    use crate::report::html::{Page, banner, code, facts, figure};
+    let mut page = Page::new(&format!("hookproof bench: {}", report.sut));
+    let slo_held = match &report.outcome {
+        Outcome::Single { .. } => true,
+        Outcome::Saturation(s) => s.sustainable_rate.is_some(),
+    };
+    let headline = match &report.outcome {
+        Outcome::Single { kpis, .. } => format!(
+            "{}/s for {}, fault profile {}",
+            kpis.rate,
+            humantime::format_duration(report.config.duration),
+            report.config.fault_profile
+        ),
+        Outcome::Saturation(s) => format!(
+            "sustainable rate {} (SLO: {}); {}",
+            s.sustainable_rate
+                .map(|r| format!("{r}/s"))
+                .unwrap_or_else(|| "none".into()),
+            slo_text(&report.config.slo),
+            s.stopped
+        ),
+    };
+    page.push("<h1>hookproof bench</h1>\n");
+    page.push(&banner(slo_held, &headline));
+    page.push(&facts(&[
+        ("SUT", report.sut.clone()),
+        ("started", report.started_at.to_rfc3339()),
+        ("wall time", format!("{:.1} s", report.wall_ms as f64 / 1e3)),
+        ("fault profile", report.config.fault_profile.to_string()),
+    ]));
+    page.push(&code(&[report.command.as_str()]));
+    let mut charts = String::new();
+    if let Outcome::Saturation(s) = &report.outcome {
+        page.push("<h2>Saturation search</h2>\n");
+        page.push(&html_table("steps", &STEP_HEADER, &step_rows(report)));
+        let by_rate = |f: &dyn Fn(&Kpis) -> Option<f64>| -> Vec<(f64, f64)> {
+            s.steps
+                .iter()
+                .filter_map(|st| f(&st.kpis).map(|y| (st.rate, y)))
+                .collect()
+        };
+        let svg = lines(
+            "bench-saturation",
+            "p99 latency by target rate",
+            XAxis::Linear("target rate (deliveries/s)"),
+            "p99 latency (ms)",
+            &[
+                ("ack p99", by_rate(&|k| k.ack.as_ref().map(|p| p.p99_ms))),
+                (
+                    "end-to-end p99",
+                    by_rate(&|k| k.e2e.as_ref().map(|p| p.p99_ms)),
+                ),
+            ],
+        );
+        if let Ok(svg) = svg {
+            charts.push_str(&figure("p99 latency by target rate", &svg, true));
+        }
+    }
+    if let Some(k) = report.headline() {
+        page.push(&format!("<h2>KPIs at {}/s</h2>\n", k.rate));
+        let rows: Vec<Vec<String>> = kpi_rows(k)
+            .into_iter()
+            .map(|(n, v)| vec![n.to_string(), v])
+            .collect();
+        page.push(&html_table("kpis", &["KPI", "value"], &rows));
+        let points = |p: &Option<Percentiles>| -> Vec<(f64, f64)> {
+            p.as_ref()
+                .map(|p| p.percentiles.iter().map(|q| (q.percentile, q.ms)).collect())
+                .unwrap_or_default()
+        };
+        let svg = lines(
+            "bench-percentiles",
+            "latency by percentile",
+            XAxis::Percentile,
+            "latency (ms)",
+            &[("ack", points(&k.ack)), ("end to end", points(&k.e2e))],
+        );
+        if let Ok(svg) = svg {
+            charts.push_str(&figure(
+                "latency by percentile (from the intended send time)",
+                &svg,
+                false,
+            ));
+        }
+        for note in &k.notes {
+            page.push(&format!(
+                "<p class=\"note\">{}</p>\n",
+                crate::report::html::escape(note)
+            ));
+        }
+    }
+    if !charts.is_empty() {
+        page.push(&format!(
+            "<h2>Charts</h2>\n<div class=\"charts\">\n{charts}</div>\n"
+        ));
+    }
+    page.render()
+}
+
+/// Writes `bench.json`, `bench.md` and `bench.html` into `dir` (created
+/// when missing; refused when it holds files hookproof did not write).
 pub fn write(dir: &Path, report: &BenchReport) -> Result<Vec<PathBuf>, ReportDirError> {
     prepare_report_dir(dir)?;
     let io = |path: &Path| {
@@ -309,7 +433,9 @@ pub fn write(dir: &Path, report: &BenchReport) -> Result<Vec<PathBuf>, ReportDir
     std::fs::write(&json, text).map_err(io(&json))?;
     let md = dir.join("bench.md");
     std::fs::write(&md, markdown(report)).map_err(io(&md))?;
-    Ok(vec![json, md])
+    let page = dir.join("bench.html");
+    std::fs::write(&page, html(report)).map_err(io(&page))?;
+    Ok(vec![json, md, page])
 }
 
 #[cfg(test)]
@@ -407,6 +533,15 @@ mod tests {
         assert!(t.contains("over: ack p99 too high"), "{t}");
         let md = markdown(&r);
         assert!(md.contains("**Sustainable rate: 150/s**"), "{md}");
+        let page = html(&r);
+        assert!(page.contains("sustainable rate 150/s"), "{page}");
+        assert!(page.contains("<table class=\"matrix\" id=\"steps\">"));
+        assert!(page.contains("data-chart=\"bench-saturation\""));
+        assert!(page.contains("data-chart=\"bench-percentiles\""));
+        // Three steps: three rows.
+        let steps = &page[page.find("id=\"steps\"").unwrap()..];
+        let steps = &steps[..steps.find("</table>").unwrap()];
+        assert_eq!(steps.matches("<tr>").count(), 4, "header and 3 steps");
     }
 
     #[test]
@@ -417,7 +552,12 @@ mod tests {
             slo_violation: None,
         });
         let out = dir.path().join("bench");
-        write(&out, &r).unwrap();
+        let written = write(&out, &r).unwrap();
+        assert_eq!(written.len(), 3);
+        let page = std::fs::read_to_string(out.join("bench.html")).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("<table class=\"matrix\" id=\"kpis\">"));
+        assert!(!page.contains("<script"), "no JavaScript, nothing loaded");
         let back: BenchReport =
             serde_json::from_str(&std::fs::read_to_string(out.join("bench.json")).unwrap())
                 .unwrap();

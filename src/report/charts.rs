@@ -429,6 +429,113 @@ pub fn percentile_curve(latencies: &[Duration]) -> Result<String, ChartError> {
     })
 }
 
+/// The colours of [`lines`]' series, in order.
+const PALETTE: [RGBColor; 4] = [
+    SERIES,
+    RGBColor(0xc6, 0x28, 0x28),
+    ACKED,
+    RGBColor(0xef, 0x6c, 0x00),
+];
+
+/// How [`lines`] lays out its x axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum XAxis {
+    /// Linear, labelled with the value and `unit`.
+    Linear(&'static str),
+    /// Percentiles on a "nines" axis (p50, p90, p99, p99.9 equally spaced):
+    /// x values are percentiles in 0..100.
+    Percentile,
+}
+
+/// Several named series of `(x, y)` points as lines with markers, y in
+/// milliseconds from 0; `id` tags the `<svg>` (`data-chart`) and `title`
+/// labels it. Empty series are left out; with none, a "no data" canvas.
+/// Used by `hookproof bench` (percentiles of recorded histograms, latency
+/// by rate across a saturation search).
+pub fn lines(
+    id: &'static str,
+    title: &str,
+    x_axis: XAxis,
+    y_desc: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<String, ChartError> {
+    let x_of = |x: f64| match x_axis {
+        XAxis::Linear(_) => x,
+        XAxis::Percentile => nines((x / 100.0).min(0.999_99)),
+    };
+    let series: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .filter(|(_, points)| !points.is_empty())
+        .map(|(name, points)| (*name, points.iter().map(|&(x, y)| (x_of(x), y)).collect()))
+        .collect();
+    render(id, title, (WIDTH, HEIGHT), |root| {
+        if series.is_empty() {
+            return no_data(root, "nothing measured");
+        }
+        let all = series.iter().flat_map(|(_, p)| p.iter());
+        let (lo, hi) = all
+            .clone()
+            .fold((f64::MAX, f64::MIN), |(l, h), p| (l.min(p.0), h.max(p.0)));
+        let top = all.map(|p| p.1).fold(0.001, f64::max) * 1.2;
+        let pad = ((hi - lo) * 0.04).max(0.5);
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..top)?;
+        let x_desc = match x_axis {
+            XAxis::Linear(unit) => unit.to_string(),
+            XAxis::Percentile => "percentile".to_string(),
+        };
+        // On the nines axis only whole nines are labelled (p90, p99, …).
+        let x_label = move |v: &f64| match x_axis {
+            XAxis::Linear(_) => format!("{v:.0}"),
+            XAxis::Percentile if (v - v.round()).abs() < 0.05 && v.round() >= 1.0 => {
+                let nines = v.round() as usize;
+                let tail = "9".repeat(nines.saturating_sub(2));
+                if tail.is_empty() {
+                    format!("p{}", 100 - 10usize.pow(2 - nines.min(2) as u32))
+                } else {
+                    format!("p99.{tail}")
+                }
+            }
+            XAxis::Percentile => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(match x_axis {
+                XAxis::Linear(_) => 8,
+                XAxis::Percentile => 40,
+            })
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&|v| ms_label(*v))
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(MUTED.mix(0.15))
+            .draw()?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 12, y)], color.stroke_width(2))
+                });
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(move |&(x, y)| Circle::new((x, y), 3, color.filled())),
+            )?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
+}
+
 /// Throughput over time: acks (y) per `bucket` of time since the run
 /// started (x, ms), from the instants the acks came
 /// ([`crate::history::ack_times`]); series `acks per N ms`.
@@ -485,6 +592,32 @@ pub fn throughput(ack_times: &[Duration], bucket: Duration) -> Result<String, Ch
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn lines_draw_every_named_series_and_survive_no_data() {
+        let svg = lines(
+            "bench-percentiles",
+            "latency",
+            XAxis::Percentile,
+            "ms",
+            &[
+                ("ack", vec![(50.0, 1.0), (99.0, 5.0), (99.9, 9.0)]),
+                ("end to end", vec![(50.0, 3.0), (99.0, 30.0)]),
+                ("empty", Vec::new()),
+            ],
+        )
+        .unwrap();
+        assert!(svg.starts_with("<svg class=\"chart\" data-chart=\"bench-percentiles\""));
+        assert!(
+            svg.contains("\nack\n") && svg.contains("\nend to end\n"),
+            "{svg}"
+        );
+        assert!(!svg.contains("\nempty\n"));
+        // One marker per point of the two series.
+        assert_eq!(svg.matches("<circle").count(), 5, "{svg}");
+        let none = lines("x", "t", XAxis::Linear("rate"), "ms", &[]).unwrap();
+        assert!(none.contains("nothing measured"));
+    }
     use super::*;
 
     fn attempt(delivery: usize, attempt: u32, started: u64, outcome: AttemptOutcome) -> Attempt {
