@@ -10,8 +10,8 @@
 #     peak RSS (VmHWM after the load) and retained memory per request
 #     ((VmRSS after N requests - VmRSS at start) / N).
 #  2. Producer: hookproof's signed delivery (examples/producer_load.rs, the
-#     real Producer) against oha at the same concurrency, same N, against the
-#     same bare receiver.
+#     real Producer) against oha at the same concurrency, same N, same event
+#     body, against the same bare receiver.
 #
 # Usage: benches/http_side_by_side.sh [N] [CONCURRENCY]   (default 200000 50)
 # Prints Markdown tables. Nothing here is hard-coded: every figure is measured.
@@ -108,12 +108,16 @@ echo "Mock CRM: $(ratio "${rps[crm]}" "${rps[bare]}") of bare hyper (target ≥ 
 echo
 
 # 2. Producer vs oha on one fresh bare receiver, same N and concurrency.
+# Both send the same event body (a ticket.created-like JSON) with the same
+# content type; the producer adds its signature and traceparent headers.
+event='{"type":"zen:event-type:ticket.created","account_id":1,"detail":{"id":"1001","subject":"Printer on fire","status":"new","requester_id":"42","priority":"high"},"time":"2026-11-30T00:00:00Z"}'
+printf '%s' "$event" >"$work/event.json"
 start bare URL "$bin/examples/bare_http"
 oha --no-tui --output-format json -n "$n" -c "$conc" -m POST \
-    -H "Authorization: Bearer T" -T application/json -d "$body" "$url/webhooks/helpdesk" >"$work/oha.json"
+    -T application/json -D "$work/event.json" "$url/webhooks/helpdesk" >"$work/oha.json"
 oha_rps=$(field "round(j['summary']['requestsPerSec'])")
 oha_codes=$(statuses)
-line=$("$bin/examples/producer_load" "$url/webhooks/helpdesk" "$n" "$conc")
+line=$("$bin/examples/producer_load" "$url/webhooks/helpdesk" "$n" "$conc" "$work/event.json")
 prod_rps=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' <<<"$line")
 prod_acked=$(sed -n 's/.* acked=\([0-9]*\).*/\1/p' <<<"$line")
 stop
@@ -121,7 +125,7 @@ echo "### Producer (same bare receiver, $n requests, concurrency $conc)"
 echo
 echo "| load generator | result | req/s |"
 echo "|---|---|---|"
-echo "| oha -n $n -c $conc (unsigned POST) | $oha_codes | $oha_rps |"
-echo "| hookproof Producer, Zendesk-signed (examples/producer_load) | $prod_acked acked | $prod_rps |"
+echo "| oha -n $n -c $conc, same event body, unsigned | $oha_codes | $oha_rps |"
+echo "| hookproof Producer, same body, Zendesk-signed (examples/producer_load) | $prod_acked acked | $prod_rps |"
 echo
 echo "Producer: $(ratio "$prod_rps" "$oha_rps") of oha (target ≥ 1.0×)."

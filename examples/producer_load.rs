@@ -4,8 +4,9 @@
 //! (signing, the delivery log, retries armed but unused against a 2xx
 //! receiver). Prints one line of `key=value` pairs, including `rps=`.
 //!
-//! Run: `cargo run --release --example producer_load -- URL [N] [CONCURRENCY]`
-//! (defaults: 200000 events, concurrency 50).
+//! Run: `cargo run --release --example producer_load -- URL [N] [CONCURRENCY] [BODY_FILE]`
+//! (defaults: 200000 events, concurrency 50, the built-in body; a load
+//! generator compared with it can send the same BODY_FILE).
 
 use hookproof::history::{DeliveryLog, DeliveryStatus, SignatureMode};
 use hookproof::producer::{DeliveryPolicy, PlannedDelivery, Producer, Progress, Target, Unit};
@@ -16,13 +17,14 @@ use std::time::{Duration, Instant};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(url) = args.next() else {
-        eprintln!("usage: producer_load URL [N] [CONCURRENCY]");
+        eprintln!("usage: producer_load URL [N] [CONCURRENCY] [BODY_FILE]");
         std::process::exit(2);
     };
     let count: usize = args.next().map_or(200_000, |n| n.parse().expect("N"));
     let concurrency: usize = args.next().map_or(50, |c| c.parse().expect("CONCURRENCY"));
-    let body = Arc::new(
-        serde_json::to_vec(&serde_json::json!({
+    let body = Arc::new(match args.next() {
+        Some(file) => std::fs::read(&file).expect("BODY_FILE"),
+        None => serde_json::to_vec(&serde_json::json!({
             "type": "zen:event-type:ticket.created",
             "account_id": 1,
             "detail": {"id": "1001", "subject": "Printer on fire", "status": "new",
@@ -30,7 +32,7 @@ fn main() {
             "time": "2026-11-30T00:00:00Z"
         }))
         .expect("a JSON body"),
-    );
+    });
     let units: Vec<Unit> = (0..count)
         .map(|i| {
             Unit::now(PlannedDelivery {
