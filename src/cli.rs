@@ -1087,7 +1087,7 @@ async fn bench(args: BenchArgs) -> i32 {
 
 /// `hookproof replay`.
 async fn replay(args: ReplayArgs) -> i32 {
-    use crate::history::{DeliveryLog, DeliveryStatus};
+    use crate::history::DeliveryLog;
     use crate::producer::{DeliveryPolicy, Preset, Producer, Progress, Target};
     use crate::replay::{Selection, StatusFilter, read_events, units};
     let duration = |flag: &str, v: &Option<String>| match v {
@@ -1228,6 +1228,19 @@ async fn replay(args: ReplayArgs) -> i32 {
         }
     }
     let log = log.lock().unwrap_or_else(|p| p.into_inner());
+    let landed = print_deliveries(&log);
+    out!("{landed} of {} landed", log.deliveries.len());
+    if landed == log.deliveries.len() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+/// Prints each delivery of a replay with its final status; returns how many
+/// were acked.
+fn print_deliveries(log: &crate::history::DeliveryLog) -> usize {
+    use crate::history::DeliveryStatus;
     let mut landed = 0;
     for d in &log.deliveries {
         let status = match d.status {
@@ -1247,12 +1260,7 @@ async fn replay(args: ReplayArgs) -> i32 {
             d.attempts
         );
     }
-    out!("{landed} of {} landed", log.deliveries.len());
-    if landed == log.deliveries.len() {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    }
+    landed
 }
 
 /// `hookproof replay --sut`: the selected events into a fresh SUT with its
@@ -1262,7 +1270,6 @@ async fn replay_into_sut(
     scheme: Scheme,
     picked: &[&crate::replay::EventRecord],
 ) -> i32 {
-    use crate::history::DeliveryStatus;
     let sut_args = SutArgs {
         sut: args.sut.clone(),
         config: None,
@@ -1296,25 +1303,7 @@ async fn replay_into_sut(
             return EXIT_ERROR;
         }
     };
-    let mut landed = 0;
-    for d in &replayed.log.deliveries {
-        let status = match d.status {
-            DeliveryStatus::Acked => {
-                landed += 1;
-                "acked"
-            }
-            DeliveryStatus::Rejected => "REJECTED",
-            DeliveryStatus::DeadLettered => "DEAD-LETTERED",
-            DeliveryStatus::Open => "unfinished",
-        };
-        out!(
-            "  {:<13} {} {} ({} attempt(s))",
-            status,
-            d.event_id,
-            d.event_type,
-            d.attempts
-        );
-    }
+    let landed = print_deliveries(&replayed.log);
     let objects: Vec<String> = replayed
         .snapshot
         .objects
