@@ -622,7 +622,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Cl
             .zip(route.operation())
             .map(|(t, op)| format!("{t} {op}")),
         request_body: match side {
-            Side::Crm => as_value(&body),
+            // Parsed once: the JSON value when it is JSON, else the text.
+            Side::Crm if body.is_empty() => None,
+            Side::Crm => Some(
+                json_body
+                    .clone()
+                    .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&body).into_owned())),
+            ),
             Side::Helpdesk => None,
         },
         http_status: 0,
