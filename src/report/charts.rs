@@ -22,6 +22,7 @@
 use super::html::escape;
 use crate::history::{Attempt, AttemptOutcome};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -184,6 +185,49 @@ fn ms_label(v: f64) -> String {
     }
 }
 
+/// Which grid lines a chart draws.
+enum Grid {
+    /// Lines across (a value axis on y).
+    Horizontal,
+    /// Lines up and down (time on x).
+    Vertical,
+}
+
+/// The axes of a chart: descriptions, label formats, how many x labels
+/// (plotters' default when `None`) and the grid.
+struct Axes<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x_label: &'a dyn Fn(&f64) -> String,
+    y_label: &'a dyn Fn(&f64) -> String,
+    x_labels: Option<usize>,
+    grid: Grid,
+}
+
+/// Draws the axes and grid of every chart in one style.
+fn draw_mesh(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    axes: &Axes<'_>,
+) -> Drawn {
+    let mut mesh = chart.configure_mesh();
+    match axes.grid {
+        Grid::Horizontal => mesh.disable_x_mesh(),
+        Grid::Vertical => mesh.disable_y_mesh(),
+    };
+    if let Some(n) = axes.x_labels {
+        mesh.x_labels(n);
+    }
+    mesh.x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .x_label_formatter(axes.x_label)
+        .y_label_formatter(axes.y_label)
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(MUTED.mix(0.15))
+        .draw()
+}
+
 fn legend<'a, 'b: 'a>(
     chart: &mut ChartContext<'a, SVGBackend<'b>, impl CoordTranslate>,
     position: SeriesLabelPosition,
@@ -218,18 +262,17 @@ pub fn timeline(attempts: &[Attempt]) -> Result<String, ChartError> {
             .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..end * 1.02, -0.5..rows - 0.5)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_desc("time since the run started (ms)")
-            .y_desc("delivery #")
-            .x_label_formatter(&|v| ms_label(*v))
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(MUTED.mix(0.15))
-            .draw()?;
+        draw_mesh(
+            &mut chart,
+            &Axes {
+                x_desc: "time since the run started (ms)",
+                y_desc: "delivery #",
+                x_label: &|v| ms_label(*v),
+                y_label: &|v| format!("{v:.0}"),
+                x_labels: None,
+                grid: Grid::Vertical,
+            },
+        )?;
         for class in AttemptClass::ALL {
             let of_class: Vec<&Attempt> = attempts
                 .iter()
@@ -285,18 +328,17 @@ pub fn latency_histogram(latencies: &[Duration]) -> Result<String, ChartError> {
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..max * 1.02, 0.0..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("ack latency (ms)")
-            .y_desc("acks")
-            .x_label_formatter(&|v| ms_label(*v))
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(MUTED.mix(0.15))
-            .draw()?;
+        draw_mesh(
+            &mut chart,
+            &Axes {
+                x_desc: "ack latency (ms)",
+                y_desc: "acks",
+                x_label: &|v| ms_label(*v),
+                y_label: &|v| format!("{v:.0}"),
+                x_labels: None,
+                grid: Grid::Horizontal,
+            },
+        )?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, &c)| {
                 let x0 = i as f64 * width;
@@ -377,18 +419,18 @@ pub fn percentile_curve(latencies: &[Duration]) -> Result<String, ChartError> {
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..end * 1.04, 0.0..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .x_desc("percentile")
-            .y_desc("ack latency (ms)")
-            .y_label_formatter(&|v| ms_label(*v))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(MUTED.mix(0.15))
-            .draw()?;
+        draw_mesh(
+            &mut chart,
+            &Axes {
+                x_desc: "percentile",
+                y_desc: "ack latency (ms)",
+                x_label: &|v| ms_label(*v),
+                y_label: &|v| ms_label(*v),
+                // Ticked by hand below: the axis is not linear.
+                x_labels: Some(0),
+                grid: Grid::Horizontal,
+            },
+        )?;
         // The x axis is not linear in the percentile: tick the marked ones.
         let tick = TextStyle::from((FONT, 12).into_font()).color(&BLACK).pos(
             plotters::style::text_anchor::Pos::new(
@@ -502,22 +544,20 @@ pub fn lines(
             }
             XAxis::Percentile => String::new(),
         };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(match x_axis {
-                XAxis::Linear(_) => 8,
-                XAxis::Percentile => 40,
-            })
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&x_label)
-            .y_label_formatter(&|v| ms_label(*v))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(MUTED.mix(0.15))
-            .draw()?;
+        draw_mesh(
+            &mut chart,
+            &Axes {
+                x_desc: &x_desc,
+                y_desc,
+                x_label: &x_label,
+                y_label: &|v| ms_label(*v),
+                x_labels: Some(match x_axis {
+                    XAxis::Linear(_) => 8,
+                    XAxis::Percentile => 40,
+                }),
+                grid: Grid::Horizontal,
+            },
+        )?;
         for (i, (name, points)) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             chart
@@ -562,18 +602,18 @@ pub fn throughput(ack_times: &[Duration], bucket: Duration) -> Result<String, Ch
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..buckets as f64 * width, 0.0..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("time since the run started (ms)")
-            .y_desc(format!("acks / {} ms", ms_label(width)))
-            .x_label_formatter(&|v| ms_label(*v))
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 13))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(MUTED.mix(0.15))
-            .draw()?;
+        let y_desc = format!("acks / {} ms", ms_label(width));
+        draw_mesh(
+            &mut chart,
+            &Axes {
+                x_desc: "time since the run started (ms)",
+                y_desc: &y_desc,
+                x_label: &|v| ms_label(*v),
+                y_label: &|v| format!("{v:.0}"),
+                x_labels: None,
+                grid: Grid::Horizontal,
+            },
+        )?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, &c)| {
                 let x0 = i as f64 * width;
