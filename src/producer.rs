@@ -10,12 +10,18 @@ use crate::history::{
     Attempt, AttemptOutcome, DeliveryLog, DeliveryRecord, DeliveryStatus, SignatureMode,
 };
 use crate::signing::{self, Message, Scheme};
+use bytes::Bytes;
 use chrono::Utc;
+use connections::{Connections, SendError};
+use futures::stream::{FuturesUnordered, StreamExt};
+use http::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+
+mod connections;
 
 /// The producer's retry policy: the `[delivery]` table of a scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,7 +190,7 @@ pub struct Progress {
 /// The delivery engine.
 #[derive(Debug, Clone)]
 pub struct Producer {
-    client: reqwest::Client,
+    connections: Arc<Connections>,
     target: Target,
     policy: DeliveryPolicy,
 }
@@ -192,14 +198,8 @@ pub struct Producer {
 impl Producer {
     /// A producer for `target` with `policy`.
     pub fn new(target: Target, policy: DeliveryPolicy) -> Producer {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(policy.concurrency.max(1) * 2)
-            .user_agent("Zendesk Webhook")
-            .build()
-            .expect("a plain HTTP client always builds");
         Producer {
-            client,
+            connections: Arc::new(Connections::new(&target.url)),
             target,
             policy,
         }
@@ -214,6 +214,13 @@ impl Producer {
     /// and returns when every delivery is acked, rejected or dead-lettered.
     /// Attempts are appended to `log` as they finish, so a caller can observe
     /// a run in progress.
+    ///
+    /// Units start in order: a unit starts once it is due and as many
+    /// deliveries as it has copies (at most the concurrency) have finished
+    /// to make room, so concurrent copies start together. A delivery holds
+    /// its place through its retries. Deliveries run as futures of this one
+    /// task rather than as spawned tasks: they spend their time waiting on
+    /// the network, and a task per delivery cost more than the delivery.
     pub async fn deliver(
         &self,
         units: Vec<Unit>,
@@ -221,61 +228,80 @@ impl Producer {
         log: Arc<Mutex<DeliveryLog>>,
         progress: Arc<Progress>,
     ) {
-        let semaphore = Arc::new(Semaphore::new(self.policy.concurrency.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for unit in units {
-            let at = origin + unit.not_before;
-            tokio::time::sleep_until(at.into()).await;
-            // Concurrent copies start together: take their permits at once.
-            let mut permits = semaphore
-                .clone()
-                .acquire_many_owned(
-                    unit.deliveries
-                        .len()
-                        .clamp(1, self.policy.concurrency.max(1)) as u32,
-                )
-                .await
-                .expect("semaphore is never closed");
-            for planned in unit.deliveries {
-                let permit = permits.split(1);
-                let index = {
-                    let mut log = log.lock().unwrap();
-                    let index = log.deliveries.len();
-                    log.deliveries.push(DeliveryRecord {
-                        index,
-                        event_id: planned.event_id.clone(),
-                        event_seq: planned.event_seq,
-                        event_type: planned.event_type.clone(),
-                        signature: planned.signature,
-                        origin: planned.origin.clone(),
-                        status: DeliveryStatus::Open,
-                        attempts: 0,
-                        traceparent: planned.traceparent.clone(),
-                    });
-                    if planned.signature == SignatureMode::Valid {
-                        log.bodies
-                            .entry(planned.event_id.clone())
-                            .or_insert_with(|| planned.body.clone());
+        let limit = self.policy.concurrency.max(1);
+        // Each finished delivery yields the places it held (0 or 1).
+        let mut in_flight = FuturesUnordered::new();
+        let mut held = 0;
+        let mut units = units.into_iter().peekable();
+        loop {
+            let Some(unit) = units.peek() else {
+                match in_flight.next().await {
+                    Some(released) => {
+                        held -= released;
+                        continue;
                     }
-                    index
-                };
+                    None => break,
+                }
+            };
+            let places = unit.deliveries.len().clamp(1, limit);
+            let at = origin + unit.not_before;
+            if held + places > limit {
+                if let Some(released) = in_flight.next().await {
+                    held -= released;
+                }
+                continue;
+            }
+            if Instant::now() < at {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    Some(released) = in_flight.next(), if !in_flight.is_empty() => {
+                        held -= released;
+                    }
+                }
+                continue;
+            }
+            let unit = units.next().expect("peeked");
+            for (copy, planned) in unit.deliveries.into_iter().enumerate() {
+                let holds = usize::from(copy < places);
+                held += holds;
+                let index = self.open(&planned, &log);
                 progress.planned.fetch_add(1, Ordering::Relaxed);
-                let this = self.clone();
-                let log = log.clone();
-                let progress = progress.clone();
-                tasks.spawn(async move {
-                    let (status, attempts) = this
-                        .deliver_one(index, &planned, origin, &log, &progress)
+                let (log, progress) = (&log, &progress);
+                in_flight.push(async move {
+                    let (status, attempts) = self
+                        .deliver_one(index, &planned, origin, log, progress)
                         .await;
                     let mut log = log.lock().unwrap();
                     log.deliveries[index].status = status;
                     log.deliveries[index].attempts = attempts;
                     progress.finished.fetch_add(1, Ordering::Relaxed);
-                    drop(permit);
+                    holds
                 });
             }
         }
-        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Records `planned` as an open delivery; returns its index.
+    fn open(&self, planned: &PlannedDelivery, log: &Mutex<DeliveryLog>) -> usize {
+        let mut log = log.lock().unwrap();
+        let index = log.deliveries.len();
+        log.deliveries.push(DeliveryRecord {
+            index,
+            event_id: planned.event_id.clone(),
+            event_seq: planned.event_seq,
+            event_type: planned.event_type.clone(),
+            signature: planned.signature,
+            origin: planned.origin.clone(),
+            status: DeliveryStatus::Open,
+            attempts: 0,
+            traceparent: planned.traceparent.clone(),
+        });
+        if planned.signature == SignatureMode::Valid {
+            log.bodies
+                .entry(planned.event_id.clone())
+                .or_insert_with(|| planned.body.clone());
+        }
+        index
     }
 
     async fn deliver_one(
@@ -331,69 +357,57 @@ impl Producer {
 
     /// Makes one HTTP attempt; returns the outcome and any `Retry-After`.
     async fn attempt(&self, planned: &PlannedDelivery) -> (AttemptOutcome, Option<Duration>) {
-        let request = self.build_request(planned);
         let send = async {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64);
-            // Read the body so the connection can be reused.
-            let _ = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, retry_after))
+            let request = self.build_request(planned)?;
+            self.connections.send(request).await
         };
         match tokio::time::timeout(self.policy.timeout, send).await {
             Err(_) => (AttemptOutcome::Timeout, None),
-            Ok(Err(e)) => (
-                AttemptOutcome::ConnectionError {
-                    error: short_error(&e),
-                },
-                None,
-            ),
-            Ok(Ok((status, retry_after))) => (classify(status), retry_after),
+            Ok(Err(e)) => (AttemptOutcome::ConnectionError { error: e.short() }, None),
+            Ok(Ok(answer)) => (classify(answer.status), answer.retry_after),
         }
     }
 
-    fn build_request(&self, planned: &PlannedDelivery) -> reqwest::RequestBuilder {
+    /// The signed request of one attempt (signed anew, with the time of the attempt).
+    fn build_request(
+        &self,
+        planned: &PlannedDelivery,
+    ) -> Result<http::Request<Full<Bytes>>, SendError> {
         let mut request = self
-            .client
-            .post(&self.target.url)
-            .header("content-type", "application/json")
-            .header("traceparent", &planned.traceparent)
-            .body(planned.body.as_ref().clone());
+            .connections
+            .request()?
+            .header(CONTENT_TYPE, APPLICATION_JSON)
+            .header(USER_AGENT, ZENDESK_WEBHOOK)
+            .header("traceparent", planned.traceparent.as_str());
         let now = Utc::now();
         let signed: &[u8] = planned.signed_body.as_deref().unwrap_or(&planned.body);
-        let (secret, timestamp) = match planned.signature {
-            SignatureMode::Missing => return request,
-            SignatureMode::WrongSecret => (self.target.wrong_secret.as_str(), now),
-            SignatureMode::Stale => (
+        let secret_and_time = match planned.signature {
+            SignatureMode::Missing => None,
+            SignatureMode::WrongSecret => Some((self.target.wrong_secret.as_str(), now)),
+            SignatureMode::Stale => Some((
                 self.target.secret.as_str(),
                 now - chrono::Duration::hours(1),
-            ),
-            _ => (self.target.secret.as_str(), now),
+            )),
+            _ => Some((self.target.secret.as_str(), now)),
         };
-        let message = Message {
-            id: &planned.event_id,
-            timestamp,
-            method: "POST",
-            url: &self.target.url,
-            body: signed,
-        };
-        let signed = if planned.rotated {
-            signing::sign_with_secrets(
-                self.target.scheme,
-                &[self.target.wrong_secret.as_str(), secret],
-                &message,
-            )
-        } else {
-            signing::sign(self.target.scheme, secret, &message)
-        };
-        if let Ok(headers) = signed {
-            for (name, value) in headers {
+        if let Some((secret, timestamp)) = secret_and_time {
+            let message = Message {
+                id: &planned.event_id,
+                timestamp,
+                method: "POST",
+                url: &self.target.url,
+                body: signed,
+            };
+            let signed = if planned.rotated {
+                signing::sign_with_secrets(
+                    self.target.scheme,
+                    &[self.target.wrong_secret.as_str(), secret],
+                    &message,
+                )
+            } else {
+                signing::sign(self.target.scheme, secret, &message)
+            };
+            for (name, value) in signed.into_iter().flatten() {
                 let value = if planned.signature == SignatureMode::Forged {
                     forge(&value)
                 } else {
@@ -402,9 +416,26 @@ impl Producer {
                 request = request.header(name, value);
             }
         }
+        // The body is shared with the plan and the log, not copied.
+        let body = Bytes::from_owner(SharedBody(planned.body.clone()));
         request
+            .body(Full::new(body))
+            .map_err(|e| SendError::InvalidRequest(e.to_string()))
     }
 }
+
+/// A planned body lent to an HTTP request without a copy.
+struct SharedBody(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+/// Zendesk's webhooks say who they are; so does the mock helpdesk.
+const ZENDESK_WEBHOOK: HeaderValue = HeaderValue::from_static("Zendesk Webhook");
 
 /// Classifies an HTTP status as a real producer does.
 pub fn classify(status: u16) -> AttemptOutcome {
@@ -436,22 +467,6 @@ fn forge(value: &str) -> String {
             other => other,
         })
         .collect()
-}
-
-fn short_error(e: &reqwest::Error) -> String {
-    if e.is_connect() {
-        "connect".to_string()
-    } else if e.is_timeout() {
-        "timeout".to_string()
-    } else {
-        let mut msg = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            msg = s.to_string();
-            source = s.source();
-        }
-        msg
-    }
 }
 
 #[cfg(test)]
