@@ -14,7 +14,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use connections::{Connections, SendError};
 use futures::stream::{FuturesUnordered, StreamExt};
-use http::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -229,6 +229,14 @@ impl Producer {
         progress: Arc<Progress>,
     ) {
         let limit = self.policy.concurrency.max(1);
+        {
+            // Every delivery gets a record and at least one attempt: grow
+            // the log once rather than by doubling under load.
+            let planned = units.iter().map(|u| u.deliveries.len()).sum();
+            let mut log = log.lock().unwrap();
+            log.deliveries.reserve(planned);
+            log.attempts.reserve(planned);
+        }
         // Each finished delivery yields the places it held (0 or 1).
         let mut in_flight = FuturesUnordered::new();
         let mut held = 0;
@@ -373,12 +381,13 @@ impl Producer {
         &self,
         planned: &PlannedDelivery,
     ) -> Result<http::Request<Full<Bytes>>, SendError> {
-        let mut request = self
-            .connections
-            .request()?
-            .header(CONTENT_TYPE, APPLICATION_JSON)
-            .header(USER_AGENT, ZENDESK_WEBHOOK)
-            .header("traceparent", planned.traceparent.as_str());
+        // The body is shared with the plan and the log, not copied.
+        let body = Bytes::from_owner(SharedBody(planned.body.clone()));
+        let mut request = self.connections.request(body, 6)?;
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
+        headers.insert(USER_AGENT, ZENDESK_WEBHOOK);
+        headers.insert(TRACEPARENT, header_value(planned.traceparent.clone())?);
         let now = Utc::now();
         let signed: &[u8] = planned.signed_body.as_deref().unwrap_or(&planned.body);
         let secret_and_time = match planned.signature {
@@ -413,15 +422,18 @@ impl Producer {
                 } else {
                     value
                 };
-                request = request.header(name, value);
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| SendError::InvalidRequest(format!("{name}: {e}")))?;
+                headers.append(name, header_value(value)?);
             }
         }
-        // The body is shared with the plan and the log, not copied.
-        let body = Bytes::from_owner(SharedBody(planned.body.clone()));
-        request
-            .body(Full::new(body))
-            .map_err(|e| SendError::InvalidRequest(e.to_string()))
+        Ok(request)
     }
+}
+
+/// `value` as a header value, or why it cannot be one.
+fn header_value(value: String) -> Result<HeaderValue, SendError> {
+    HeaderValue::try_from(value).map_err(|e| SendError::InvalidRequest(e.to_string()))
 }
 
 /// A planned body lent to an HTTP request without a copy.
@@ -433,6 +445,7 @@ impl AsRef<[u8]> for SharedBody {
     }
 }
 
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 /// Zendesk's webhooks say who they are; so does the mock helpdesk.
 const ZENDESK_WEBHOOK: HeaderValue = HeaderValue::from_static("Zendesk Webhook");

@@ -20,9 +20,9 @@
 //!   delivery (see [`super::classify`]).
 
 use bytes::Bytes;
-use http::header::{HOST, HeaderValue};
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::uri::{PathAndQuery, Scheme as UriScheme};
-use http::{Request, Uri};
+use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -104,11 +104,24 @@ impl Connections {
         }
     }
 
-    /// A request to the target: `POST` to its path with its `Host`; the
-    /// caller adds the other headers and the body.
-    pub(crate) fn request(&self) -> Result<http::request::Builder, SendError> {
+    /// A request to the target carrying `body`: `POST` to its path with its
+    /// `Host` and `Content-Length`, and room for `more_headers` headers, so
+    /// that neither the caller nor hyper grows the header map.
+    pub(crate) fn request(
+        &self,
+        body: Bytes,
+        more_headers: usize,
+    ) -> Result<Request<Full<Bytes>>, SendError> {
         let endpoint = self.endpoint()?;
-        Ok(Request::post(Uri::from(endpoint.path.clone())).header(HOST, endpoint.host.clone()))
+        let length = HeaderValue::from(body.len());
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = Uri::from(endpoint.path.clone());
+        let headers = request.headers_mut();
+        headers.reserve(2 + more_headers);
+        headers.insert(HOST, endpoint.host.clone());
+        headers.insert(CONTENT_LENGTH, length);
+        Ok(request)
     }
 
     /// Sends `request` and reads the whole answer.
@@ -261,7 +274,7 @@ mod tests {
             .unwrap()
             .port();
         let c = Connections::new(&format!("http://127.0.0.1:{port}/hook"));
-        let request = c.request().unwrap().body(Full::new(Bytes::new())).unwrap();
+        let request = c.request(Bytes::new(), 0).unwrap();
         let e = c.send(request).await.unwrap_err();
         assert_eq!(e.short(), "connect");
     }
