@@ -1,7 +1,7 @@
 //! Checks (oracles): each reads the recorded history of a clean run and a
 //! faulted run and answers pass, fail or unknown, with evidence.
 //!
-//! A new check is one file here plus a line in [`registry`].
+//! A new check is one file here plus a line in `registry.rs`.
 
 mod audit;
 mod clobber;
