@@ -497,6 +497,164 @@ mod tests {
         assert_eq!(classify(400), AttemptOutcome::Rejected { status: 400 });
     }
 
+    fn planned(id: &str) -> PlannedDelivery {
+        PlannedDelivery {
+            event_seq: Some(0),
+            event_id: id.into(),
+            event_type: "ticket.created".into(),
+            ticket_id: None,
+            body: Arc::new(br#"{}"#.to_vec()),
+            signed_body: None,
+            signature: SignatureMode::Valid,
+            origin: "original".into(),
+            lost_acks: 0,
+            rotated: false,
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        }
+    }
+
+    /// A receiver that holds every request for `hold` and counts how many
+    /// it held at once at most; returns its URL and that maximum.
+    async fn holding_receiver(hold: Duration) -> (String, Arc<AtomicUsize>) {
+        let now = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let seen = max.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let (now, max) = (now.clone(), max.clone());
+                async move {
+                    let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(held, Ordering::SeqCst);
+                    tokio::time::sleep(hold).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    fn producer_for(url: &str, concurrency: usize) -> Producer {
+        Producer::new(
+            Target {
+                url: url.to_string(),
+                scheme: Scheme::Zendesk,
+                secret: "s".into(),
+                wrong_secret: "w".into(),
+            },
+            DeliveryPolicy {
+                concurrency,
+                ..DeliveryPolicy::default()
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn deliveries_in_flight_never_exceed_the_concurrency() {
+        let (url, max) = holding_receiver(Duration::from_millis(150)).await;
+        let units = (0..7)
+            .map(|i| Unit::now(planned(&format!("e{i}"))))
+            .collect();
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        producer_for(&url, 3)
+            .deliver(units, Instant::now(), log.clone(), Arc::default())
+            .await;
+        let log = log.lock().unwrap();
+        assert_eq!(log.deliveries.len(), 7);
+        assert!(
+            log.deliveries
+                .iter()
+                .all(|d| d.status == DeliveryStatus::Acked && d.attempts == 1),
+            "{:?}",
+            log.deliveries
+        );
+        // All seven were due at once: three at a time, no more, no fewer.
+        assert_eq!(max.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn units_start_in_order_when_due_and_copies_start_together() {
+        let (url, max) = holding_receiver(Duration::from_millis(150)).await;
+        let later = Duration::from_millis(100);
+        let units = vec![
+            Unit {
+                not_before: later,
+                deliveries: vec![planned("a"), planned("a")],
+            },
+            Unit {
+                not_before: Duration::ZERO,
+                deliveries: vec![planned("b")],
+            },
+        ];
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        let origin = Instant::now();
+        producer_for(&url, 4)
+            .deliver(units, origin, log.clone(), Arc::default())
+            .await;
+        let log = log.lock().unwrap();
+        let ids: Vec<_> = log.deliveries.iter().map(|d| d.event_id.as_str()).collect();
+        // The second unit, though due earlier, waits for the first: units
+        // start in order.
+        assert_eq!(ids, ["a", "a", "b"]);
+        assert!(
+            log.attempts.iter().all(|a| a.started >= later),
+            "{:?}",
+            log.attempts
+        );
+        // The two copies of `a` were held by the receiver at the same time.
+        assert!(max.load(Ordering::SeqCst) >= 2);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_closing_each_connection_after_answering_costs_no_failed_attempt() {
+        // A bare HTTP/1.1 receiver that answers 200 without `Connection:
+        // close` and then hangs up, so the producer's kept-alive connection
+        // is dead when the next delivery wants it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                drop(stream);
+            }
+        });
+        let units = (0..40)
+            .map(|i| Unit {
+                not_before: Duration::from_millis(20 * (i % 2)),
+                deliveries: vec![planned(&format!("e{i}"))],
+            })
+            .collect();
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        producer_for(&url, 1)
+            .deliver(units, Instant::now(), log.clone(), Arc::default())
+            .await;
+        let log = log.lock().unwrap();
+        assert_eq!(log.attempts.len(), 40, "{:?}", log.attempts);
+        assert!(
+            log.attempts
+                .iter()
+                .all(|a| a.outcome == AttemptOutcome::Acked { status: 200 }),
+            "{:?}",
+            log.attempts
+        );
+    }
+
     #[tokio::test]
     async fn rotated_deliveries_carry_a_signature_for_each_secret() {
         type Seen = Arc<std::sync::Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
