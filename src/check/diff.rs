@@ -8,8 +8,9 @@
 //! to those identities.
 
 use crate::crm::{Association, CrmObject, CrmSnapshot, crm_assigned_properties, unique_properties};
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 
 /// A property set without CRM-assigned properties.

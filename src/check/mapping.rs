@@ -7,6 +7,8 @@
 
 use super::input::{CheckInput, RunObservation};
 use super::verdict::{CheckName, Evidence};
+use crate::crm::CrmSnapshot;
+use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -116,14 +118,14 @@ struct Expected {
     associations: Vec<(String, String, String, String, String)>,
 }
 
-fn expected(mapping: &Mapping, workload: &Workload, obs: &RunObservation) -> Expected {
+fn expected(mapping: &Mapping, workload: &Workload, log: &LogIndex) -> Expected {
     let email_of: HashMap<&str, &str> = workload
         .users
         .iter()
         .map(|u| (u.id.as_str(), u.email.as_str()))
         .collect();
     // Only events the SUT acked (or wrongly refused) in this run must have their effect.
-    let acked = |id: &str| obs.log.sut_owes_event(id);
+    let acked = |id: &str| log.sut_owes_event(id);
     let mut keys: BTreeMap<HelpdeskKey, BTreeMap<String, String>> = BTreeMap::new();
     let mut ticket_requester: HashMap<String, String> = HashMap::new();
     let mut comment_ticket: HashMap<String, String> = HashMap::new();
@@ -200,14 +202,16 @@ fn expected(mapping: &Mapping, workload: &Workload, obs: &RunObservation) -> Exp
     }
 }
 
-/// Violations of the declared mapping in one run: `(check, evidence)`.
+/// Violations of the declared mapping in one run: `(check, evidence)`;
+/// `log` indexes `obs.log`.
 pub(crate) fn mapping_violations(
     input: &CheckInput,
     mapping: &Mapping,
     run: &str,
     obs: &RunObservation,
+    log: &LogIndex,
 ) -> Vec<(CheckName, Evidence)> {
-    workload_violations(mapping, input.workload, run, obs)
+    violations(mapping, input.workload, run, &obs.snapshot, log)
 }
 
 /// [`mapping_violations`] of one run of `workload`, without a scenario
@@ -220,13 +224,24 @@ pub(crate) fn workload_violations(
     run: &str,
     obs: &RunObservation,
 ) -> Vec<(CheckName, Evidence)> {
-    let expected = expected(mapping, workload, obs);
+    violations(mapping, workload, run, &obs.snapshot, &obs.log.index())
+}
+
+/// The violations of one run whose final state is `snapshot` and whose
+/// delivery log `log` indexes.
+fn violations(
+    mapping: &Mapping,
+    workload: &Workload,
+    run: &str,
+    snapshot: &CrmSnapshot,
+    log: &LogIndex,
+) -> Vec<(CheckName, Evidence)> {
+    let expected = expected(mapping, workload, log);
     let mut out = Vec::new();
     // CRM id → key value, per object type.
-    let mut key_by_id: HashMap<(String, String), String> = HashMap::new();
+    let mut key_by_id: HashMap<(&str, &str), &str> = HashMap::new();
     for m in &mapping.objects {
-        let objects = obs
-            .snapshot
+        let objects = snapshot
             .objects
             .get(&m.object)
             .map(Vec::as_slice)
@@ -235,11 +250,10 @@ pub(crate) fn workload_violations(
         for o in objects.iter().filter(|o| !o.archived) {
             if let Some(v) = o.properties.get(&m.property) {
                 *counts.entry(v.as_str()).or_insert(0) += 1;
-                key_by_id.insert((m.object.clone(), o.id.clone()), v.clone());
+                key_by_id.insert((&m.object, &o.id), v);
             }
         }
-        let want = expected.objects.get(&m.object).cloned().unwrap_or_default();
-        for (key, event) in &want {
+        for (key, event) in expected.objects.get(&m.object).into_iter().flatten() {
             let n = counts.get(key.as_str()).copied().unwrap_or(0);
             if n == 0 {
                 out.push((
@@ -250,7 +264,7 @@ pub(crate) fn workload_violations(
                             m.object, m.property
                         ),
                         event_ids: vec![event.clone()],
-                        timeline: obs.log.timeline(event),
+                        timeline: log.timeline(event),
                         objects: None,
                     },
                 ));
@@ -263,31 +277,25 @@ pub(crate) fn workload_violations(
                             m.object, m.property
                         ),
                         event_ids: vec![event.clone()],
-                        timeline: obs.log.timeline(event),
+                        timeline: log.timeline(event),
                         objects: None,
                     },
                 ));
             }
         }
     }
-    let present: std::collections::HashSet<(String, String, String, String)> = obs
-        .snapshot
+    let present: std::collections::HashSet<(&str, &str, &str, &str)> = snapshot
         .associations
         .iter()
         .filter_map(|a| {
-            let from = key_by_id.get(&(a.from_type.clone(), a.from_id.clone()))?;
-            let to = key_by_id.get(&(a.to_type.clone(), a.to_id.clone()))?;
-            Some((
-                a.from_type.clone(),
-                from.clone(),
-                a.to_type.clone(),
-                to.clone(),
-            ))
+            let from = key_by_id.get(&(a.from_type.as_str(), a.from_id.as_str()))?;
+            let to = key_by_id.get(&(a.to_type.as_str(), a.to_id.as_str()))?;
+            Some((a.from_type.as_str(), *from, a.to_type.as_str(), *to))
         })
         .collect();
     for (ft, fk, tt, tk, event) in expected.associations {
-        let there = present.contains(&(ft.clone(), fk.clone(), tt.clone(), tk.clone()))
-            || present.contains(&(tt.clone(), tk.clone(), ft.clone(), fk.clone()));
+        let there = present.contains(&(ft.as_str(), fk.as_str(), tt.as_str(), tk.as_str()))
+            || present.contains(&(tt.as_str(), tk.as_str(), ft.as_str(), fk.as_str()));
         if !there {
             out.push((
                 CheckName::NoLoss,
@@ -296,7 +304,7 @@ pub(crate) fn workload_violations(
                         "{run} run: {ft} {fk} is not associated with {tt} {tk} (declared mapping)"
                     ),
                     event_ids: vec![event.clone()],
-                    timeline: obs.log.timeline(&event),
+                    timeline: log.timeline(&event),
                     objects: None,
                 },
             ));
@@ -317,6 +325,7 @@ mod tests {
             &Mapping::canonical(),
             "faulted",
             &case.faulted,
+            &case.faulted.log.index(),
         )
     }
 
