@@ -3,7 +3,7 @@
 
 use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
     let log = &input.faulted.log;

@@ -9,7 +9,8 @@ use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
 use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::BTreeSet;
 
 /// What differences are attributed with: the workload's keys and the
 /// faulted run's delivery log.
@@ -33,21 +34,20 @@ const EMAIL: u8 = 2;
 impl KeyIndex {
     pub(crate) fn new(workload: &Workload) -> KeyIndex {
         let mut by_value: HashMap<String, (u8, Vec<String>)> = HashMap::new();
-        let mut add = |key: &str, rank: u8, id: &str| {
-            by_value
-                .entry(key.to_string())
-                .or_insert_with(|| (rank, Vec::new()))
-                .1
-                .push(id.to_string());
+        let mut add = |key: &str, rank: u8, id: &str| match by_value.get_mut(key) {
+            Some((_, ids)) => ids.push(id.to_string()),
+            None => {
+                by_value.insert(key.to_string(), (rank, vec![id.to_string()]));
+            }
         };
-        let mut requester_of: HashMap<String, String> = HashMap::new();
+        let mut requester_of: HashMap<&str, &str> = HashMap::new();
         for e in &workload.events {
             if let Some(t) = &e.ticket_id {
                 add(t, TICKET, &e.id);
                 if e.kind == EventKind::TicketCreated
                     && let Some(r) = e.body["detail"]["requester_id"].as_str()
                 {
-                    requester_of.insert(e.id.clone(), r.to_string());
+                    requester_of.insert(&e.id, r);
                 }
             }
             if let Some(c) = &e.comment_id {
