@@ -4,6 +4,7 @@
 //! Checks read only this history (plus the CRM's recording and final state),
 //! never live systems, so they can be unit-tested on hand-built histories.
 
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -201,17 +202,139 @@ pub struct DeliveryLog {
 }
 
 impl DeliveryLog {
-    /// Attempts that belong to delivery `index`, in order.
+    /// Attempts that belong to delivery `index`, in order (a scan; see
+    /// [`LogIndex`] for many queries).
     pub fn attempts_of(&self, index: usize) -> impl Iterator<Item = &Attempt> {
         self.attempts.iter().filter(move |a| a.delivery == index)
+    }
+
+    /// The log indexed by event and by delivery: what checks asking about
+    /// many events read, built once in linear time.
+    pub fn index(&self) -> LogIndex<'_> {
+        LogIndex::new(self)
+    }
+
+    /// Ack latencies (2xx answers only).
+    pub fn ack_latencies(&self) -> Vec<Duration> {
+        ack_latencies(&self.attempts)
+    }
+}
+
+/// Positions of items grouped by row number, in item order (compressed rows).
+#[derive(Debug, Default)]
+struct Rows {
+    /// Row `r` is `items[starts[r]..starts[r + 1]]`.
+    starts: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Rows {
+    /// Groups the positions of `rows_of` (each item's row, below `rows`).
+    fn new(rows_of: &[u32], rows: usize) -> Rows {
+        let mut starts = vec![0u32; rows + 1];
+        for &r in rows_of {
+            starts[r as usize + 1] += 1;
+        }
+        for r in 0..rows {
+            starts[r + 1] += starts[r];
+        }
+        let mut next = starts.clone();
+        let mut items = vec![0u32; rows_of.len()];
+        for (i, &r) in rows_of.iter().enumerate() {
+            items[next[r as usize] as usize] = i as u32;
+            next[r as usize] += 1;
+        }
+        Rows { starts, items }
+    }
+
+    fn get(&self, row: u32) -> &[u32] {
+        let r = row as usize;
+        &self.items[self.starts[r] as usize..self.starts[r + 1] as usize]
+    }
+}
+
+/// A [`DeliveryLog`] indexed by event id and by delivery, so that questions
+/// about every event of a run take linear time, not quadratic.
+#[derive(Debug)]
+pub struct LogIndex<'a> {
+    log: &'a DeliveryLog,
+    /// Event id → row of `deliveries_by_event` and `attempts_by_event`.
+    events: HashMap<&'a str, u32>,
+    deliveries_by_event: Rows,
+    attempts_by_event: Rows,
+    /// `Attempt::delivery` → row of `attempts_by_delivery`.
+    deliveries: HashMap<usize, u32>,
+    attempts_by_delivery: Rows,
+}
+
+impl<'a> LogIndex<'a> {
+    /// Indexes `log` (which must not change while the index is used: it
+    /// borrows it).
+    pub fn new(log: &'a DeliveryLog) -> LogIndex<'a> {
+        let capacity = log.deliveries.len();
+        let mut events: HashMap<&str, u32> = HashMap::with_capacity(capacity);
+        let mut row = |id: &'a str| {
+            let next = events.len() as u32;
+            *events.entry(id).or_insert(next)
+        };
+        let delivery_rows: Vec<u32> = log.deliveries.iter().map(|d| row(&d.event_id)).collect();
+        let attempt_rows: Vec<u32> = log.attempts.iter().map(|a| row(&a.event_id)).collect();
+        let mut deliveries: HashMap<usize, u32> = HashMap::with_capacity(capacity);
+        let by_delivery: Vec<u32> = log
+            .attempts
+            .iter()
+            .map(|a| {
+                let next = deliveries.len() as u32;
+                *deliveries.entry(a.delivery).or_insert(next)
+            })
+            .collect();
+        LogIndex {
+            log,
+            deliveries_by_event: Rows::new(&delivery_rows, events.len()),
+            attempts_by_event: Rows::new(&attempt_rows, events.len()),
+            events,
+            attempts_by_delivery: Rows::new(&by_delivery, deliveries.len()),
+            deliveries,
+        }
+    }
+
+    /// The indexed log.
+    pub fn log(&self) -> &'a DeliveryLog {
+        self.log
+    }
+
+    /// Attempts that belong to delivery `index`, in order.
+    pub fn attempts_of(&self, index: usize) -> impl Iterator<Item = &'a Attempt> {
+        let rows = match self.deliveries.get(&index) {
+            Some(&r) => self.attempts_by_delivery.get(r),
+            None => &[],
+        };
+        rows.iter().map(|&i| &self.log.attempts[i as usize])
+    }
+
+    /// Deliveries of `event_id`, in plan order.
+    pub fn deliveries_of(&self, event_id: &str) -> impl Iterator<Item = &'a DeliveryRecord> {
+        let rows = match self.events.get(event_id) {
+            Some(&r) => self.deliveries_by_event.get(r),
+            None => &[],
+        };
+        rows.iter().map(|&i| &self.log.deliveries[i as usize])
+    }
+
+    /// Attempts carrying `event_id`, in start order.
+    pub fn attempts_for_event(&self, event_id: &str) -> impl Iterator<Item = &'a Attempt> {
+        let rows = match self.events.get(event_id) {
+            Some(&r) => self.attempts_by_event.get(r),
+            None => &[],
+        };
+        rows.iter().map(|&i| &self.log.attempts[i as usize])
     }
 
     /// Whether the SUT answered 2xx to any attempt carrying `event_id` with a
     /// valid signature (i.e. the SUT owns the event).
     pub fn sut_acked_event(&self, event_id: &str) -> bool {
-        self.deliveries
-            .iter()
-            .filter(|d| d.event_id == event_id && d.signature == SignatureMode::Valid)
+        self.deliveries_of(event_id)
+            .filter(|d| d.signature == SignatureMode::Valid)
             .any(|d| self.attempts_of(d.index).any(|a| a.outcome.sut_acked()))
     }
 
@@ -222,25 +345,17 @@ impl DeliveryLog {
     /// failures are excused.
     pub fn sut_owes_event(&self, event_id: &str) -> bool {
         self.sut_acked_event(event_id)
-            || self.deliveries.iter().any(|d| {
-                d.event_id == event_id
-                    && d.signature == SignatureMode::Valid
-                    && d.status == DeliveryStatus::Rejected
+            || self.deliveries_of(event_id).any(|d| {
+                d.signature == SignatureMode::Valid && d.status == DeliveryStatus::Rejected
             })
-    }
-
-    /// Ack latencies (2xx answers only).
-    pub fn ack_latencies(&self) -> Vec<Duration> {
-        ack_latencies(&self.attempts)
     }
 
     /// A one-line-per-attempt timeline of the deliveries of `event_id`.
     pub fn timeline(&self, event_id: &str) -> Vec<String> {
-        self.attempts
-            .iter()
-            .filter(|a| a.event_id == event_id)
+        self.attempts_for_event(event_id)
             .map(|a| {
                 let origin = self
+                    .log
                     .deliveries
                     .get(a.delivery)
                     .map(|d| d.origin.as_str())

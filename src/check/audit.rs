@@ -4,7 +4,7 @@
 
 use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 /// The trace id of a `traceparent` header (`00-TRACEID-SPANID-FLAGS`).
 pub(crate) fn trace_id(traceparent: &str) -> Option<&str> {

@@ -3,6 +3,8 @@
 
 use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
+use crate::crm::CrmObject;
+use std::collections::HashMap;
 
 pub(crate) fn no_clobber(input: &CheckInput) -> CheckResult {
     let seeded = &input.faulted.seeded;
@@ -15,17 +17,23 @@ pub(crate) fn no_clobber(input: &CheckInput) -> CheckResult {
         );
     }
     let mut evidence = Vec::new();
+    // (object type, key) → value → the first object holding it.
+    let mut by_key: HashMap<(&str, &str), HashMap<&str, &CrmObject>> = HashMap::new();
     for s in seeded {
-        let found = input
-            .faulted
-            .snapshot
-            .objects
-            .get(&s.object_type)
-            .and_then(|objects| {
-                objects
-                    .iter()
-                    .find(|o| o.properties.get(&s.key) == Some(&s.value))
-            });
+        let found = by_key
+            .entry((&s.object_type, &s.key))
+            .or_insert_with(|| {
+                let mut first = HashMap::new();
+                let objects = input.faulted.snapshot.objects.get(&s.object_type);
+                for o in objects.into_iter().flatten() {
+                    if let Some(v) = o.properties.get(&s.key) {
+                        first.entry(v.as_str()).or_insert(o);
+                    }
+                }
+                first
+            })
+            .get(s.value.as_str())
+            .copied();
         let Some(object) = found else {
             evidence.push(Evidence::note(format!(
                 "{} with {}={} existed before the run and is gone",

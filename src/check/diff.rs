@@ -7,9 +7,11 @@
 //! property sets). Associations are compared with their endpoints resolved
 //! to those identities.
 
-use crate::crm::{CrmObject, CrmSnapshot, crm_assigned_properties, unique_properties};
+use crate::crm::{Association, CrmObject, CrmSnapshot, crm_assigned_properties, unique_properties};
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
 
 /// A property set without CRM-assigned properties.
 pub type Props = BTreeMap<String, String>;
@@ -160,137 +162,350 @@ pub struct StateDiff {
     pub differences: Vec<Difference>,
 }
 
-fn normalise(object: &CrmObject) -> Props {
+/// The properties of `object` the oracle compares: those the CRM does not
+/// assign, with a value, in key order.
+fn normalised(object: &CrmObject) -> impl Iterator<Item = (&String, &String)> + Clone {
     let assigned = crm_assigned_properties();
     object
         .properties
         .iter()
-        .filter(|(k, v)| !assigned.contains(&k.as_str()) && !v.is_empty())
+        .filter(move |(k, v)| !assigned.contains(&k.as_str()) && !v.is_empty())
+}
+
+fn normalise(object: &CrmObject) -> Props {
+    normalised(object)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
-fn identity(object_type: &str, props: &Props) -> String {
-    for key in unique_properties(object_type) {
-        if let Some(v) = props.get(key) {
-            return format!("{key}={v}");
-        }
-    }
-    let content: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("content: {}", content.join(", "))
+/// An object's identity, borrowed from its snapshot (a unique property) or
+/// from the arena its content identity was rendered into.
+///
+/// Two identities are equal exactly when their rendered strings are: unique
+/// property names hold no `=` and none starts with `content: ` (a unit test
+/// checks the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Identity<'a> {
+    /// `key=value`: the first unique property the object has.
+    Unique(&'static str, &'a str),
+    /// `content: k=v, …`: the whole normalised content, rendered.
+    Content(&'a str),
 }
 
-type Index = BTreeMap<(String, String), Vec<Props>>;
+impl std::fmt::Display for Identity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Unique(key, value) => write!(f, "{key}={value}"),
+            Identity::Content(content) => f.write_str(content),
+        }
+    }
+}
 
-fn index(state: &CrmSnapshot) -> (Index, BTreeMap<(String, String), String>) {
-    let mut by_identity: Index = BTreeMap::new();
-    let mut id_to_identity = BTreeMap::new();
+/// Where a live object's identity is: a unique property of the object, or a
+/// byte range of the arena of rendered content identities.
+enum Slot<'a> {
+    Unique(&'static str, &'a str),
+    Content(usize, usize),
+}
+
+/// A live (not archived) object: its type (the snapshot's key), the object,
+/// and where its identity is.
+type Live<'a> = (&'a str, &'a CrmObject, Slot<'a>);
+
+/// Lists the live objects of `state` in snapshot order, rendering the
+/// content identities of those without a unique property into `arena`.
+fn live<'a>(state: &'a CrmSnapshot, arena: &mut String) -> Vec<Live<'a>> {
+    let assigned = crm_assigned_properties();
+    let mut out = Vec::with_capacity(state.objects.values().map(Vec::len).sum());
     for (object_type, objects) in &state.objects {
+        let uniques = unique_properties(object_type);
         for object in objects.iter().filter(|o| !o.archived) {
-            let props = normalise(object);
-            let ident = identity(object_type, &props);
-            id_to_identity.insert((object_type.clone(), object.id.clone()), ident.clone());
-            by_identity
-                .entry((object_type.clone(), ident))
-                .or_default()
-                .push(props);
+            let unique = uniques.iter().find_map(|key| {
+                object
+                    .properties
+                    .get(*key)
+                    .filter(|v| !v.is_empty() && !assigned.contains(key))
+                    .map(|v| (*key, v.as_str()))
+            });
+            let slot = match unique {
+                Some((key, value)) => Slot::Unique(key, value),
+                None => {
+                    let start = arena.len();
+                    arena.push_str("content: ");
+                    for (i, (k, v)) in normalised(object).enumerate() {
+                        if i > 0 {
+                            arena.push_str(", ");
+                        }
+                        arena.push_str(k);
+                        arena.push('=');
+                        arena.push_str(v);
+                    }
+                    Slot::Content(start, arena.len())
+                }
+            };
+            out.push((object_type.as_str(), object, slot));
         }
     }
-    (by_identity, id_to_identity)
+    out
 }
 
-fn associations(
-    state: &CrmSnapshot,
-    ids: &BTreeMap<(String, String), String>,
-) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for a in &state.associations {
-        let from = ids
-            .get(&(a.from_type.clone(), a.from_id.clone()))
-            .cloned()
-            .unwrap_or_else(|| format!("id {}", a.from_id));
-        let to = ids
-            .get(&(a.to_type.clone(), a.to_id.clone()))
-            .cloned()
-            .unwrap_or_else(|| format!("id {}", a.to_id));
-        let key = format!(
-            "{}:{from} -> {}:{to} (type {})",
-            a.from_type, a.to_type, a.type_id
-        );
-        *counts.entry(key).or_insert(0) += 1;
+/// The objects of one identity in both states: how many, and the first of
+/// each (the one whose properties are compared and reported).
+struct Group<'a> {
+    object_type: &'a str,
+    identity: Identity<'a>,
+    /// Whether the rendered identity holds `->` (an association string
+    /// naming it could read as another association).
+    arrow: bool,
+    count: [usize; 2],
+    first: [Option<&'a CrmObject>; 2],
+}
+
+const EXPECTED: usize = 0;
+const ACTUAL: usize = 1;
+
+/// Groups identities across both states, indexed by `(type, identity)`.
+#[derive(Default)]
+struct Groups<'a> {
+    groups: Vec<Group<'a>>,
+    index: HashMap<(&'a str, Identity<'a>), u32>,
+}
+
+/// `(object type, CRM id)` → group, for one state (the last object wins).
+type Ids<'a> = HashMap<(&'a str, &'a str), u32>;
+
+impl<'a> Groups<'a> {
+    /// Adds the live objects of one side; returns its id → group map.
+    fn add(&mut self, side: usize, live: &[Live<'a>], arena: &'a str) -> Ids<'a> {
+        let mut ids = Ids::with_capacity(live.len());
+        for (object_type, object, slot) in live {
+            let identity = match *slot {
+                Slot::Unique(key, value) => Identity::Unique(key, value),
+                Slot::Content(start, end) => Identity::Content(&arena[start..end]),
+            };
+            let next = self.groups.len() as u32;
+            let g = *self.index.entry((object_type, identity)).or_insert(next);
+            if g == next {
+                let arrow = match identity {
+                    Identity::Unique(_, value) => value.contains("->"),
+                    Identity::Content(content) => content.contains("->"),
+                };
+                self.groups.push(Group {
+                    object_type,
+                    identity,
+                    arrow,
+                    count: [0; 2],
+                    first: [None; 2],
+                });
+            }
+            let group = &mut self.groups[g as usize];
+            group.count[side] += 1;
+            group.first[side].get_or_insert(object);
+            ids.insert((object_type, object.id.as_str()), g);
+        }
+        ids
     }
-    counts
+
+    /// The differences between the objects of both sides, in
+    /// `(type, identity)` order.
+    fn differences(&self, out: &mut Vec<Difference>) {
+        let mut differing: Vec<(&Group, String)> = self
+            .groups
+            .iter()
+            .filter(|g| {
+                g.count[EXPECTED] != g.count[ACTUAL]
+                    || match g.first {
+                        [Some(e), Some(a)] => !normalised(e).eq(normalised(a)),
+                        _ => false,
+                    }
+            })
+            .map(|g| (g, g.identity.to_string()))
+            .collect();
+        differing.sort_unstable_by(|(g, i), (h, j)| (g.object_type, i).cmp(&(h.object_type, j)));
+        for (g, identity) in differing {
+            let object_type = g.object_type;
+            let [e, a] = g.count;
+            if e > a {
+                out.push(Difference::Missing {
+                    object_type: object_type.to_string(),
+                    identity: identity.clone(),
+                    expected: e,
+                    actual: a,
+                    properties: g.first[EXPECTED].map(normalise).unwrap_or_default(),
+                });
+            } else if a > e {
+                out.push(Difference::Extra {
+                    object_type: object_type.to_string(),
+                    identity: identity.clone(),
+                    expected: e,
+                    actual: a,
+                    properties: g.first[ACTUAL].map(normalise).unwrap_or_default(),
+                });
+            }
+            if let [Some(eo), Some(ao)] = g.first
+                && !normalised(eo).eq(normalised(ao))
+            {
+                let (ep, ap) = (normalise(eo), normalise(ao));
+                let keys: Vec<String> = ep
+                    .keys()
+                    .chain(ap.keys())
+                    .filter(|k| ep.get(*k) != ap.get(*k))
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                out.push(Difference::Mismatch {
+                    object_type: object_type.to_string(),
+                    identity,
+                    expected: ep,
+                    actual: ap,
+                    keys,
+                });
+            }
+        }
+    }
+}
+
+/// One end of an association: an object's identity group, or the CRM id of
+/// an object the state does not hold (rendered `id …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum End<'a> {
+    Object(u32),
+    Id(&'a str),
+}
+
+/// An association with its endpoints resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct AssociationKey<'a> {
+    from_type: &'a str,
+    from: End<'a>,
+    to_type: &'a str,
+    to: End<'a>,
+    type_id: u32,
+}
+
+impl<'a> Groups<'a> {
+    fn resolve(&self, ids: &Ids<'a>, a: &'a Association) -> AssociationKey<'a> {
+        let end = |t: &'a str, id: &'a str| match ids.get(&(t, id)) {
+            Some(g) => End::Object(*g),
+            None => End::Id(id),
+        };
+        AssociationKey {
+            from_type: &a.from_type,
+            from: end(&a.from_type, &a.from_id),
+            to_type: &a.to_type,
+            to: end(&a.to_type, &a.to_id),
+            type_id: a.type_id,
+        }
+    }
+
+    /// `from_type:identity -> to_type:identity (type id)`.
+    fn render(&self, key: &AssociationKey) -> String {
+        let end = |e: End| match e {
+            End::Object(g) => self.groups[g as usize].identity.to_string(),
+            End::Id(id) => format!("id {id}"),
+        };
+        format!(
+            "{}:{} -> {}:{} (type {})",
+            key.from_type,
+            end(key.from),
+            key.to_type,
+            end(key.to),
+            key.type_id
+        )
+    }
+
+    /// Whether two different keys could render to this key's string: only
+    /// when a type holds `:` or the from end holds `->` (the string is read
+    /// back as the type up to the first `:`, the from end up to the first
+    /// ` -> `, the to type up to the next `:`, and the type id after the
+    /// last ` (type `).
+    fn ambiguous(&self, key: &AssociationKey) -> bool {
+        key.from_type.contains(':')
+            || key.to_type.contains(':')
+            || match key.from {
+                End::Object(g) => self.groups[g as usize].arrow,
+                End::Id(id) => id.contains("->"),
+            }
+    }
+}
+
+/// Counts keys of both sides and reports those counted differently, in
+/// the order of their rendered strings.
+fn count_associations<K: Hash + Eq>(
+    sides: [Vec<K>; 2],
+    render: impl Fn(&K) -> String,
+    out: &mut Vec<Difference>,
+) {
+    let mut counts: HashMap<K, [usize; 2]> = HashMap::with_capacity(sides[EXPECTED].len());
+    for (side, keys) in sides.into_iter().enumerate() {
+        for key in keys {
+            counts.entry(key).or_default()[side] += 1;
+        }
+    }
+    let mut differing: Vec<(String, usize, usize)> = counts
+        .iter()
+        .filter(|(_, [e, a])| e != a)
+        .map(|(k, [e, a])| (render(k), *e, *a))
+        .collect();
+    differing.sort_unstable();
+    for (association, expected, actual) in differing {
+        out.push(if expected > actual {
+            Difference::MissingAssociation {
+                association,
+                expected,
+                actual,
+            }
+        } else {
+            Difference::ExtraAssociation {
+                association,
+                expected,
+                actual,
+            }
+        });
+    }
 }
 
 /// Compares `expected` with `actual`.
+///
+/// Objects are reported in `(type, identity)` order (for each, a count
+/// difference before a property mismatch), then associations in the order
+/// of their strings.
 pub fn diff_states(expected: &CrmSnapshot, actual: &CrmSnapshot) -> StateDiff {
-    let (exp, exp_ids) = index(expected);
-    let (act, act_ids) = index(actual);
+    let (mut expected_arena, mut actual_arena) = (String::new(), String::new());
+    let expected_live = live(expected, &mut expected_arena);
+    let actual_live = live(actual, &mut actual_arena);
+    let mut groups = Groups {
+        groups: Vec::with_capacity(expected_live.len()),
+        index: HashMap::with_capacity(expected_live.len()),
+    };
+    let ids = [
+        groups.add(EXPECTED, &expected_live, &expected_arena),
+        groups.add(ACTUAL, &actual_live, &actual_arena),
+    ];
     let mut differences = Vec::new();
-    let keys: std::collections::BTreeSet<_> = exp.keys().chain(act.keys()).cloned().collect();
-    for key in keys {
-        let (object_type, ident) = key.clone();
-        let e = exp.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        let a = act.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        if e.len() > a.len() {
-            differences.push(Difference::Missing {
-                object_type: object_type.clone(),
-                identity: ident.clone(),
-                expected: e.len(),
-                actual: a.len(),
-                properties: e[0].clone(),
-            });
-        } else if a.len() > e.len() {
-            differences.push(Difference::Extra {
-                object_type: object_type.clone(),
-                identity: ident.clone(),
-                expected: e.len(),
-                actual: a.len(),
-                properties: a[0].clone(),
-            });
-        }
-        if let (Some(ep), Some(ap)) = (e.first(), a.first())
-            && ep != ap
-        {
-            let keys: Vec<String> = ep
-                .keys()
-                .chain(ap.keys())
-                .filter(|k| ep.get(*k) != ap.get(*k))
-                .cloned()
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            differences.push(Difference::Mismatch {
-                object_type,
-                identity: ident,
-                expected: ep.clone(),
-                actual: ap.clone(),
-                keys,
-            });
-        }
-    }
-    let ea = associations(expected, &exp_ids);
-    let aa = associations(actual, &act_ids);
-    let keys: std::collections::BTreeSet<_> = ea.keys().chain(aa.keys()).cloned().collect();
-    for key in keys {
-        let e = ea.get(&key).copied().unwrap_or(0);
-        let a = aa.get(&key).copied().unwrap_or(0);
-        if e > a {
-            differences.push(Difference::MissingAssociation {
-                association: key,
-                expected: e,
-                actual: a,
-            });
-        } else if a > e {
-            differences.push(Difference::ExtraAssociation {
-                association: key,
-                expected: e,
-                actual: a,
-            });
-        }
+    groups.differences(&mut differences);
+    let states = [expected, actual];
+    let keys: [Vec<AssociationKey>; 2] = std::array::from_fn(|side| {
+        states[side]
+            .associations
+            .iter()
+            .map(|a| groups.resolve(&ids[side], a))
+            .collect()
+    });
+    if keys.iter().flatten().any(|k| groups.ambiguous(k)) {
+        // Distinct keys may render alike: count the strings themselves.
+        let strings = keys.map(|keys| keys.iter().map(|k| groups.render(k)).collect());
+        count_associations(strings, String::clone, &mut differences);
+    } else {
+        count_associations(keys, |k| groups.render(k), &mut differences);
     }
     StateDiff { differences }
 }
+
+#[cfg(test)]
+#[path = "../../benches/support/baseline_diff.rs"]
+mod reference;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -403,5 +618,190 @@ pub(crate) mod tests {
             "{d:#?}"
         );
         assert_eq!(d.len(), 4, "{d:#?}");
+    }
+
+    #[test]
+    fn unique_property_names_render_identities_unambiguously() {
+        // `Identity` compares unique identities as (name, value): equal to
+        // comparing `name=value` strings only if names hold no `=` or space.
+        for object_type in crate::crm::OBJECT_TYPES {
+            for key in unique_properties(object_type) {
+                assert!(
+                    key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn differences_are_reported_by_type_then_identity_then_association() {
+        let expected = state(
+            vec![
+                object(
+                    "tickets",
+                    "1",
+                    &[("helpdesk_ticket_id", "2"), ("subject", "a")],
+                ),
+                object(
+                    "tickets",
+                    "2",
+                    &[("helpdesk_ticket_id", "10"), ("subject", "b")],
+                ),
+                object("contacts", "3", &[("email", "z@x")]),
+                object("notes", "4", &[("hs_note_body", "b")]),
+                object("notes", "5", &[("hs_note_body", "a")]),
+            ],
+            &[
+                ("tickets", "1", "contacts", "3"),
+                ("notes", "4", "tickets", "2"),
+                ("notes", "5", "tickets", "1"),
+            ],
+        );
+        let actual = state(
+            vec![
+                object(
+                    "tickets",
+                    "1",
+                    &[("helpdesk_ticket_id", "2"), ("subject", "c")],
+                ),
+                object(
+                    "tickets",
+                    "2",
+                    &[("helpdesk_ticket_id", "10"), ("subject", "d")],
+                ),
+                object(
+                    "tickets",
+                    "6",
+                    &[("helpdesk_ticket_id", "10"), ("subject", "e")],
+                ),
+                object("contacts", "3", &[("email", "a@x")]),
+            ],
+            &[
+                ("tickets", "2", "contacts", "3"),
+                ("tickets", "2", "contacts", "3"),
+            ],
+        );
+        let d = diff_states(&expected, &actual);
+        assert_eq!(d, super::reference::diff_states(&expected, &actual));
+        let described: Vec<String> = d.differences.iter().map(Difference::describe).collect();
+        assert_eq!(
+            described,
+            vec![
+                "contacts [email=a@x]: expected 0, found 1 (duplicates)",
+                "contacts [email=z@x]: expected 1, found 0",
+                "notes [content: hs_note_body=a]: expected 1, found 0",
+                "notes [content: hs_note_body=b]: expected 1, found 0",
+                "tickets [helpdesk_ticket_id=10]: expected 1, found 2 (duplicates)",
+                "tickets [helpdesk_ticket_id=10] differs: subject: expected \"b\", found \"d\"",
+                "tickets [helpdesk_ticket_id=2] differs: subject: expected \"a\", found \"c\"",
+                "association notes:content: hs_note_body=a -> tickets:helpdesk_ticket_id=2 \
+                 (type 16): expected 1, found 0",
+                "association notes:content: hs_note_body=b -> tickets:helpdesk_ticket_id=10 \
+                 (type 16): expected 1, found 0",
+                "association tickets:helpdesk_ticket_id=10 -> contacts:email=a@x (type 16): \
+                 expected 0, found 2 (duplicates)",
+                "association tickets:helpdesk_ticket_id=2 -> contacts:email=z@x (type 16): \
+                 expected 1, found 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn associations_that_read_alike_are_counted_as_one() {
+        // Unresolved ends: `tickets:id 1 -> contacts:id 2 -> notes:id 3`
+        // reads the same whether the arrow is in the from id or the to id.
+        let expected = state(vec![], &[("tickets", "1 -> contacts:id 2", "notes", "3")]);
+        let actual = state(vec![], &[("tickets", "1", "contacts", "2 -> notes:id 3")]);
+        assert_eq!(diff_states(&expected, &actual).differences, vec![]);
+        let twice = state(
+            vec![],
+            &[
+                ("tickets", "1", "contacts", "2 -> notes:id 3"),
+                ("tickets", "1 -> contacts:id 2", "notes", "3"),
+            ],
+        );
+        let d = diff_states(&expected, &twice).differences;
+        assert_eq!(
+            d,
+            super::reference::diff_states(&expected, &twice).differences
+        );
+        assert!(matches!(
+            d[..],
+            [Difference::ExtraAssociation {
+                expected: 1,
+                actual: 2,
+                ..
+            }]
+        ));
+    }
+
+    mod same_as_reference {
+        use super::*;
+        use proptest::prelude::*;
+
+        const TYPES: &[&str] = &["contacts", "tickets", "notes", "a:b"];
+        const KEYS: &[&str] = &[
+            "email",
+            "helpdesk_ticket_id",
+            "subject",
+            "hs_note_body",
+            "hs_object_id",
+            "createdate",
+        ];
+        const VALUES: &[&str] = &["", "x", "y", "a -> b", "->", "a, b=c", "x:y", "id 1"];
+        const IDS: &[&str] = &["1", "2", "3", "4", "1 -> x", "5"];
+
+        fn snapshot() -> impl Strategy<Value = CrmSnapshot> {
+            let objects = (
+                0..TYPES.len(),
+                0..IDS.len(),
+                proptest::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..4),
+                proptest::bool::weighted(0.1),
+            );
+            let association = (
+                0..TYPES.len(),
+                0..IDS.len(),
+                0..TYPES.len(),
+                0..IDS.len(),
+                15u32..17,
+            );
+            (
+                proptest::collection::vec(objects, 0..12),
+                proptest::collection::vec(association, 0..12),
+            )
+                .prop_map(|(objects, associations)| {
+                    let mut s = CrmSnapshot::default();
+                    for (t, id, props, archived) in objects {
+                        let props: Vec<(&str, &str)> =
+                            props.iter().map(|&(k, v)| (KEYS[k], VALUES[v])).collect();
+                        let mut o = object(TYPES[t], IDS[id], &props);
+                        o.archived = archived;
+                        s.objects.entry(TYPES[t].to_string()).or_default().push(o);
+                    }
+                    s.associations = associations
+                        .into_iter()
+                        .map(|(ft, fi, tt, ti, type_id)| Association {
+                            from_type: TYPES[ft].into(),
+                            from_id: IDS[fi].into(),
+                            to_type: TYPES[tt].into(),
+                            to_id: IDS[ti].into(),
+                            category: "HUBSPOT_DEFINED".into(),
+                            type_id,
+                        })
+                        .collect();
+                    s
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn diff_states_matches_the_owned_implementation(a in snapshot(), b in snapshot()) {
+                prop_assert_eq!(
+                    diff_states(&a, &b),
+                    super::super::reference::diff_states(&a, &b)
+                );
+            }
+        }
     }
 }

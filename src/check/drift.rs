@@ -5,11 +5,10 @@
 
 use super::input::CheckInput;
 use super::verdict::Evidence;
-use crate::history::{AttemptOutcome, DeliveryStatus, SignatureMode};
+use crate::history::{AttemptOutcome, DeliveryStatus, LogIndex, SignatureMode};
 
 /// Evidence of drifted events the SUT refused.
-pub(crate) fn refused_drift(input: &CheckInput) -> Vec<Evidence> {
-    let log = &input.faulted.log;
+pub(crate) fn refused_drift(input: &CheckInput, log: &LogIndex) -> Vec<Evidence> {
     let mut evidence = Vec::new();
     for id in input.faulted.drifted.iter().chain(&input.faulted.upgraded) {
         // A refusal is an answer: a dead-letter made only of connection
@@ -23,9 +22,8 @@ pub(crate) fn refused_drift(input: &CheckInput) -> Vec<Evidence> {
                 )
             })
         };
-        let refused = log.deliveries.iter().find(|d| {
-            &d.event_id == id
-                && d.signature == SignatureMode::Valid
+        let refused = log.deliveries_of(id).find(|d| {
+            d.signature == SignatureMode::Valid
                 && match d.status {
                     DeliveryStatus::Rejected => true,
                     DeliveryStatus::DeadLettered => answered_no(d.index),
@@ -64,7 +62,8 @@ mod tests {
     use super::*;
 
     fn refused(run: Run) -> Vec<Evidence> {
-        refused_drift(&Case::new(run).input())
+        let case = Case::new(run);
+        refused_drift(&case.input(), &case.input().faulted.log.index())
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
+use foldhash::HashSet;
 
 pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
     let log = &input.faulted.log;
@@ -19,6 +20,7 @@ pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
             Vec::new(),
         );
     }
+    let log = log.index();
     let mut evidence = Vec::new();
     for d in &forged {
         if let Some(a) = log.attempts_of(d.index).find(|a| a.outcome.sut_acked()) {
@@ -36,16 +38,19 @@ pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
             });
         }
     }
-    let markers = &input.faulted.forged_markers;
+    let markers: HashSet<&str> = input
+        .faulted
+        .forged_markers
+        .iter()
+        .map(String::as_str)
+        .collect();
     for objects in input.faulted.snapshot.objects.values() {
         for o in objects {
             // A marker counts as a whole value or a word of one
             // (`zen:ticket:990001`, `ticket 990001:` …), never inside a longer number.
             if let Some((k, v)) = o.properties.iter().find(|(_, v)| {
-                markers.iter().any(|m| {
-                    v.split(|c: char| !c.is_ascii_alphanumeric())
-                        .any(|w| w == m)
-                })
+                v.split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| markers.contains(w))
             }) {
                 evidence.push(Evidence {
                     what: format!(

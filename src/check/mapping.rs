@@ -7,9 +7,11 @@
 
 use super::input::{CheckInput, RunObservation};
 use super::verdict::{CheckName, Evidence};
+use crate::crm::CrmSnapshot;
+use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
 
 /// Which helpdesk key an object type carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -109,61 +111,80 @@ impl Mapping {
     }
 }
 
-/// What the workload implies: per object type, key value → the event that creates it.
-struct Expected {
-    objects: BTreeMap<String, BTreeMap<String, String>>,
-    /// (from type, from key, to type, to key) → event id.
-    associations: Vec<(String, String, String, String, String)>,
+/// Key value → the id of the event that creates its object.
+type Keys<'w> = HashMap<&'w str, &'w str>;
+
+/// What the workload implies: per object type, key value → the event that
+/// creates it, borrowed from the workload.
+struct Expected<'w> {
+    /// Object type → its keys (`None`: no acked event keys it).
+    objects: HashMap<&'w str, Option<&'w Keys<'w>>>,
+    /// (from type, from key, to type, to key, event id).
+    associations: Vec<(&'w str, &'w str, &'w str, &'w str, &'w str)>,
 }
 
-fn expected(mapping: &Mapping, workload: &Workload, obs: &RunObservation) -> Expected {
+/// What the acked events of `workload` key: keys by kind, ticket →
+/// requester email, comment → ticket.
+#[derive(Default)]
+struct Acked<'w> {
+    keys: HashMap<HelpdeskKey, Keys<'w>>,
+    ticket_requester: HashMap<&'w str, &'w str>,
+    comment_ticket: HashMap<&'w str, &'w str>,
+}
+
+fn acked<'w>(workload: &'w Workload, log: &LogIndex) -> Acked<'w> {
     let email_of: HashMap<&str, &str> = workload
         .users
         .iter()
         .map(|u| (u.id.as_str(), u.email.as_str()))
         .collect();
+    let mut acked = Acked::default();
     // Only events the SUT acked (or wrongly refused) in this run must have their effect.
-    let acked = |id: &str| obs.log.sut_owes_event(id);
-    let mut keys: BTreeMap<HelpdeskKey, BTreeMap<String, String>> = BTreeMap::new();
-    let mut ticket_requester: HashMap<String, String> = HashMap::new();
-    let mut comment_ticket: HashMap<String, String> = HashMap::new();
-    for e in workload.events.iter().filter(|e| acked(&e.id)) {
+    for e in workload.events.iter().filter(|e| log.sut_owes_event(&e.id)) {
         match e.kind {
             EventKind::TicketCreated => {
-                let ticket = e.ticket_id.clone().unwrap_or_default();
-                keys.entry(HelpdeskKey::TicketId)
+                let ticket = e.ticket_id.as_deref().unwrap_or_default();
+                acked
+                    .keys
+                    .entry(HelpdeskKey::TicketId)
                     .or_default()
-                    .entry(ticket.clone())
-                    .or_insert_with(|| e.id.clone());
+                    .entry(ticket)
+                    .or_insert(&e.id);
                 if let Some(email) = e.body["detail"]["requester_id"]
                     .as_str()
                     .and_then(|r| email_of.get(r))
                 {
-                    keys.entry(HelpdeskKey::RequesterEmail)
+                    acked
+                        .keys
+                        .entry(HelpdeskKey::RequesterEmail)
                         .or_default()
-                        .entry(email.to_string())
-                        .or_insert_with(|| e.id.clone());
-                    ticket_requester.insert(ticket, email.to_string());
+                        .entry(email)
+                        .or_insert(&e.id);
+                    acked.ticket_requester.insert(ticket, email);
                 }
             }
             EventKind::CommentAdded => {
                 if let (Some(c), Some(t)) = (&e.comment_id, &e.ticket_id) {
-                    keys.entry(HelpdeskKey::CommentId)
+                    acked
+                        .keys
+                        .entry(HelpdeskKey::CommentId)
                         .or_default()
-                        .insert(c.clone(), e.id.clone());
-                    comment_ticket.insert(c.clone(), t.clone());
+                        .insert(c, &e.id);
+                    acked.comment_ticket.insert(c, t);
                 }
             }
             _ => {}
         }
     }
-    let mut objects = BTreeMap::new();
+    acked
+}
+
+fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
+    let mut objects: HashMap<&str, Option<&Keys>> = HashMap::new();
     for m in &mapping.objects {
-        objects.insert(
-            m.object.clone(),
-            keys.get(&m.key).cloned().unwrap_or_default(),
-        );
+        objects.insert(&m.object, acked.keys.get(&m.key));
     }
+    let keys = |object: &str| objects.get(object).copied().flatten();
     let key_of = |object: &str| {
         mapping
             .objects
@@ -173,25 +194,26 @@ fn expected(mapping: &Mapping, workload: &Workload, obs: &RunObservation) -> Exp
     };
     let mut associations = Vec::new();
     for a in &mapping.associations {
-        let pairs: Vec<(String, String)> = match (key_of(&a.from), key_of(&a.to)) {
-            (Some(HelpdeskKey::TicketId), Some(HelpdeskKey::RequesterEmail)) => ticket_requester
+        let pairs: Vec<(&str, &str)> = match (key_of(&a.from), key_of(&a.to)) {
+            (Some(HelpdeskKey::TicketId), Some(HelpdeskKey::RequesterEmail)) => acked
+                .ticket_requester
                 .iter()
-                .map(|(t, e)| (t.clone(), e.clone()))
+                .map(|(t, e)| (*t, *e))
                 .collect(),
-            (Some(HelpdeskKey::CommentId), Some(HelpdeskKey::TicketId)) => comment_ticket
+            (Some(HelpdeskKey::CommentId), Some(HelpdeskKey::TicketId)) => acked
+                .comment_ticket
                 .iter()
-                .filter(|(_, t)| objects.get(&a.to).is_some_and(|o| o.contains_key(*t)))
-                .map(|(c, t)| (c.clone(), t.clone()))
+                .filter(|(_, t)| keys(&a.to).is_some_and(|o| o.contains_key(*t)))
+                .map(|(c, t)| (*c, *t))
                 .collect(),
             _ => Vec::new(),
         };
         for (from_key, to_key) in pairs {
-            let event = objects
-                .get(&a.from)
-                .and_then(|o| o.get(&from_key))
-                .cloned()
+            let event = keys(&a.from)
+                .and_then(|o| o.get(from_key))
+                .copied()
                 .unwrap_or_default();
-            associations.push((a.from.clone(), from_key, a.to.clone(), to_key, event));
+            associations.push((a.from.as_str(), from_key, a.to.as_str(), to_key, event));
         }
     }
     Expected {
@@ -200,14 +222,16 @@ fn expected(mapping: &Mapping, workload: &Workload, obs: &RunObservation) -> Exp
     }
 }
 
-/// Violations of the declared mapping in one run: `(check, evidence)`.
+/// Violations of the declared mapping in one run: `(check, evidence)`;
+/// `log` indexes `obs.log`.
 pub(crate) fn mapping_violations(
     input: &CheckInput,
     mapping: &Mapping,
     run: &str,
     obs: &RunObservation,
+    log: &LogIndex,
 ) -> Vec<(CheckName, Evidence)> {
-    workload_violations(mapping, input.workload, run, obs)
+    violations(mapping, input.workload, run, &obs.snapshot, log)
 }
 
 /// [`mapping_violations`] of one run of `workload`, without a scenario
@@ -220,27 +244,48 @@ pub(crate) fn workload_violations(
     run: &str,
     obs: &RunObservation,
 ) -> Vec<(CheckName, Evidence)> {
-    let expected = expected(mapping, workload, obs);
+    violations(mapping, workload, run, &obs.snapshot, &obs.log.index())
+}
+
+/// The violations of one run whose final state is `snapshot` and whose
+/// delivery log `log` indexes.
+fn violations(
+    mapping: &Mapping,
+    workload: &Workload,
+    run: &str,
+    snapshot: &CrmSnapshot,
+    log: &LogIndex,
+) -> Vec<(CheckName, Evidence)> {
+    let acked = acked(workload, log);
+    let expected = expected(mapping, &acked);
     let mut out = Vec::new();
     // CRM id → key value, per object type.
-    let mut key_by_id: HashMap<(String, String), String> = HashMap::new();
+    let mut key_by_id: HashMap<(&str, &str), &str> = HashMap::new();
     for m in &mapping.objects {
-        let objects = obs
-            .snapshot
+        let objects = snapshot
             .objects
             .get(&m.object)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
         for o in objects.iter().filter(|o| !o.archived) {
             if let Some(v) = o.properties.get(&m.property) {
                 *counts.entry(v.as_str()).or_insert(0) += 1;
-                key_by_id.insert((m.object.clone(), o.id.clone()), v.clone());
+                key_by_id.insert((&m.object, &o.id), v);
             }
         }
-        let want = expected.objects.get(&m.object).cloned().unwrap_or_default();
-        for (key, event) in &want {
-            let n = counts.get(key.as_str()).copied().unwrap_or(0);
+        let want = expected.objects.get(m.object.as_str()).copied().flatten();
+        // Reported in key order.
+        let mut wrong: Vec<(&str, &str, usize)> = want
+            .into_iter()
+            .flat_map(|w| w.iter())
+            .filter_map(|(key, event)| {
+                let n = counts.get(key).copied().unwrap_or(0);
+                (n != 1).then_some((*key, *event, n))
+            })
+            .collect();
+        wrong.sort_unstable();
+        for (key, event, n) in wrong {
             if n == 0 {
                 out.push((
                     CheckName::NoLoss,
@@ -249,12 +294,12 @@ pub(crate) fn workload_violations(
                             "{run} run: no {} with {}={key}, though event {event} was acked (declared mapping)",
                             m.object, m.property
                         ),
-                        event_ids: vec![event.clone()],
-                        timeline: obs.log.timeline(event),
+                        event_ids: vec![event.to_string()],
+                        timeline: log.timeline(event),
                         objects: None,
                     },
                 ));
-            } else if n > 1 {
+            } else {
                 out.push((
                     CheckName::Idempotent,
                     Evidence {
@@ -262,45 +307,44 @@ pub(crate) fn workload_violations(
                             "{run} run: {n} {} with {}={key}; the declared mapping allows one",
                             m.object, m.property
                         ),
-                        event_ids: vec![event.clone()],
-                        timeline: obs.log.timeline(event),
+                        event_ids: vec![event.to_string()],
+                        timeline: log.timeline(event),
                         objects: None,
                     },
                 ));
             }
         }
     }
-    let present: std::collections::HashSet<(String, String, String, String)> = obs
-        .snapshot
+    let present: HashSet<(&str, &str, &str, &str)> = snapshot
         .associations
         .iter()
         .filter_map(|a| {
-            let from = key_by_id.get(&(a.from_type.clone(), a.from_id.clone()))?;
-            let to = key_by_id.get(&(a.to_type.clone(), a.to_id.clone()))?;
-            Some((
-                a.from_type.clone(),
-                from.clone(),
-                a.to_type.clone(),
-                to.clone(),
-            ))
+            let from = key_by_id.get(&(a.from_type.as_str(), a.from_id.as_str()))?;
+            let to = key_by_id.get(&(a.to_type.as_str(), a.to_id.as_str()))?;
+            Some((a.from_type.as_str(), *from, a.to_type.as_str(), *to))
         })
         .collect();
-    for (ft, fk, tt, tk, event) in expected.associations {
-        let there = present.contains(&(ft.clone(), fk.clone(), tt.clone(), tk.clone()))
-            || present.contains(&(tt.clone(), tk.clone(), ft.clone(), fk.clone()));
-        if !there {
-            out.push((
-                CheckName::NoLoss,
-                Evidence {
-                    what: format!(
-                        "{run} run: {ft} {fk} is not associated with {tt} {tk} (declared mapping)"
-                    ),
-                    event_ids: vec![event.clone()],
-                    timeline: obs.log.timeline(&event),
-                    objects: None,
-                },
-            ));
-        }
+    // Reported in (from type, from key, to type, to key) order.
+    let mut missing: Vec<_> = expected
+        .associations
+        .into_iter()
+        .filter(|&(ft, fk, tt, tk, _)| {
+            !(present.contains(&(ft, fk, tt, tk)) || present.contains(&(tt, tk, ft, fk)))
+        })
+        .collect();
+    missing.sort_unstable();
+    for (ft, fk, tt, tk, event) in missing {
+        out.push((
+            CheckName::NoLoss,
+            Evidence {
+                what: format!(
+                    "{run} run: {ft} {fk} is not associated with {tt} {tk} (declared mapping)"
+                ),
+                event_ids: vec![event.to_string()],
+                timeline: log.timeline(event),
+                objects: None,
+            },
+        ));
     }
     out
 }
@@ -317,6 +361,7 @@ mod tests {
             &Mapping::canonical(),
             "faulted",
             &case.faulted,
+            &case.faulted.log.index(),
         )
     }
 

@@ -7,8 +7,17 @@
 use super::diff::{Difference, diff_states};
 use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
+use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
-use std::collections::{BTreeSet, HashMap};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::BTreeSet;
+
+/// What differences are attributed with: the workload's keys and the
+/// faulted run's delivery log.
+struct Attribution<'a> {
+    keys: KeyIndex,
+    log: LogIndex<'a>,
+}
 
 /// Maps helpdesk key values (ticket ids, comment ids, emails) to event ids.
 pub(crate) struct KeyIndex {
@@ -25,32 +34,33 @@ const EMAIL: u8 = 2;
 impl KeyIndex {
     pub(crate) fn new(workload: &Workload) -> KeyIndex {
         let mut by_value: HashMap<String, (u8, Vec<String>)> = HashMap::new();
-        let mut add = |key: &str, rank: u8, id: &str| {
-            by_value
-                .entry(key.to_string())
-                .or_insert_with(|| (rank, Vec::new()))
-                .1
-                .push(id.to_string());
+        let mut add = |key: &str, rank: u8, id: &str| match by_value.get_mut(key) {
+            Some((_, ids)) => ids.push(id.to_string()),
+            None => {
+                by_value.insert(key.to_string(), (rank, vec![id.to_string()]));
+            }
         };
-        let mut requester_of: HashMap<String, String> = HashMap::new();
+        let mut requester_of: HashMap<&str, &str> = HashMap::new();
         for e in &workload.events {
             if let Some(t) = &e.ticket_id {
                 add(t, TICKET, &e.id);
                 if e.kind == EventKind::TicketCreated
                     && let Some(r) = e.body["detail"]["requester_id"].as_str()
                 {
-                    requester_of.insert(e.id.clone(), r.to_string());
+                    requester_of.insert(&e.id, r);
                 }
             }
             if let Some(c) = &e.comment_id {
                 add(c, COMMENT, &e.id);
             }
         }
+        let mut events_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (event, r) in &requester_of {
+            events_of.entry(r).or_default().push(event);
+        }
         for user in &workload.users {
-            for (event, r) in &requester_of {
-                if *r == user.id {
-                    add(&user.email, EMAIL, event);
-                }
+            for event in events_of.get(user.id.as_str()).into_iter().flatten() {
+                add(&user.email, EMAIL, event);
             }
         }
         KeyIndex { by_value }
@@ -94,28 +104,17 @@ fn unknown_reason(input: &CheckInput) -> Option<String> {
     None
 }
 
-fn evidence_for(
-    input: &CheckInput,
-    index: &KeyIndex,
-    d: &Difference,
-    only_acked: bool,
-) -> Evidence {
-    let mut event_ids = index.related(d.values());
+fn evidence_for(index: &Attribution, d: &Difference, only_acked: bool) -> Evidence {
+    let mut event_ids = index.keys.related(d.values());
     if only_acked {
-        event_ids.retain(|id| input.faulted.log.sut_owes_event(id));
+        event_ids.retain(|id| index.log.sut_owes_event(id));
     }
     let timeline = event_ids
         .iter()
         .take(6)
         .flat_map(|id| {
-            std::iter::once(format!("event {id}:")).chain(
-                input
-                    .faulted
-                    .log
-                    .timeline(id)
-                    .into_iter()
-                    .map(|l| format!("  {l}")),
-            )
+            std::iter::once(format!("event {id}:"))
+                .chain(index.log.timeline(id).into_iter().map(|l| format!("  {l}")))
         })
         .collect();
     Evidence {
@@ -163,11 +162,21 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
         _ => None,
     };
     let unknown = unknown_reason(input);
+    let index = Attribution {
+        keys: KeyIndex::new(input.workload),
+        log: input.faulted.log.index(),
+    };
     let declared: Vec<(CheckName, Evidence)> = match (input.mapping, &unknown) {
-        (Some(m), None) => [("clean", input.clean), ("faulted", input.faulted)]
+        (Some(m), None) => {
+            let clean = input.clean.log.index();
+            [
+                ("clean", input.clean, &clean),
+                ("faulted", input.faulted, &index.log),
+            ]
             .into_iter()
-            .flat_map(|(run, obs)| super::mapping::mapping_violations(input, m, run, obs))
-            .collect(),
+            .flat_map(|(run, obs, log)| super::mapping::mapping_violations(input, m, run, obs, log))
+            .collect()
+        }
         _ => Vec::new(),
     };
     let declared_for = |c: CheckName| -> Vec<Evidence> {
@@ -178,7 +187,6 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
             .collect()
     };
     let mut diff = None;
-    let index = KeyIndex::new(input.workload);
     wanted
         .into_iter()
         .map(|check| {
@@ -192,16 +200,14 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
                 .get_or_insert_with(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot))
                 .differences;
             match check {
-                CheckName::NoLoss => {
-                    with_declared(no_loss(input, &index, diffs), declared_for(check))
-                }
+                CheckName::NoLoss => with_declared(no_loss(&index, diffs), declared_for(check)),
                 CheckName::Idempotent => {
                     with_declared(idempotent(input, &index, diffs), declared_for(check))
                 }
                 CheckName::AckAfterCommit => ack_after_commit(input, &index, diffs),
                 CheckName::Replays => replays(input, &index, diffs),
                 CheckName::ToleratesDrift => tolerates_drift(input, &index, diffs),
-                _ => converges(input, &index, diffs),
+                _ => converges(&index, diffs),
             }
         })
         .collect()
@@ -228,24 +234,26 @@ fn with_declared(mut result: CheckResult, declared: Vec<Evidence>) -> CheckResul
 }
 
 fn related_to<'a>(
-    index: &KeyIndex,
+    index: &Attribution,
     diffs: &'a [Difference],
     ids: &[String],
 ) -> Vec<(&'a Difference, Vec<String>)> {
+    let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
     diffs
         .iter()
         .filter_map(|d| {
             let related: Vec<String> = index
+                .keys
                 .related(d.values())
                 .into_iter()
-                .filter(|id| ids.contains(id))
+                .filter(|id| ids.contains(id.as_str()))
                 .collect();
             (!related.is_empty()).then_some((d, related))
         })
         .collect()
 }
 
-fn ack_after_commit(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+fn ack_after_commit(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> CheckResult {
     let kills: Vec<_> = input
         .faulted
         .sut_events
@@ -282,7 +290,7 @@ fn ack_after_commit(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) 
         .map(|(d, acked_ids)| Evidence {
             // Name only the events acked before the crash.
             event_ids: acked_ids,
-            ..evidence_for(input, index, d, true)
+            ..evidence_for(index, d, true)
         })
         .collect();
     let summary = format!(
@@ -310,10 +318,11 @@ fn ack_after_commit(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) 
     }
 }
 
-fn replays(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
-    let log = &input.faulted.log;
+fn replays(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> CheckResult {
+    let log = &index.log;
     let replayed = &input.faulted.replayed;
     let mut evidence: Vec<Evidence> = log
+        .log()
         .deliveries
         .iter()
         .filter(|d| d.origin == "replay" && d.status != crate::history::DeliveryStatus::Acked)
@@ -328,15 +337,17 @@ fn replays(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckR
     // replayed (a dead letter outside the replayed window) is explained by
     // that event's absence, not by the replay.
     let mut excused = 0;
+    let replayed_ids: HashSet<&str> = replayed.iter().map(String::as_str).collect();
     for (d, _) in related_to(index, diffs, replayed) {
         let unreplayed = index
+            .keys
             .related(d.values())
             .into_iter()
-            .any(|id| !replayed.contains(&id) && !log.sut_owes_event(&id));
+            .any(|id| !replayed_ids.contains(id.as_str()) && !log.sut_owes_event(&id));
         if unreplayed {
             excused += 1;
         } else {
-            evidence.push(evidence_for(input, index, d, false));
+            evidence.push(evidence_for(index, d, false));
         }
     }
     let summary = if excused > 0 {
@@ -357,13 +368,13 @@ fn replays(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckR
     )
 }
 
-fn tolerates_drift(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+fn tolerates_drift(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> CheckResult {
     let drifted = &input.faulted.drifted;
-    let mut evidence = super::drift::refused_drift(input);
+    let mut evidence = super::drift::refused_drift(input, &index.log);
     evidence.extend(
         related_to(index, diffs, drifted)
             .into_iter()
-            .map(|(d, _)| evidence_for(input, index, d, false)),
+            .map(|(d, _)| evidence_for(index, d, false)),
     );
     let summary = format!(
         "{} event(s) sent in a newer payload version",
@@ -378,7 +389,7 @@ fn tolerates_drift(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -
     )
 }
 
-fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+fn no_loss(index: &Attribution, diffs: &[Difference]) -> CheckResult {
     let mut lost = Vec::new();
     let mut excused = 0;
     for d in diffs.iter().filter(|d| {
@@ -387,13 +398,10 @@ fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckR
             Difference::Missing { .. } | Difference::MissingAssociation { .. }
         )
     }) {
-        let related = index.related(d.values());
-        let acked = related.is_empty()
-            || related
-                .iter()
-                .any(|id| input.faulted.log.sut_owes_event(id));
+        let related = index.keys.related(d.values());
+        let acked = related.is_empty() || related.iter().any(|id| index.log.sut_owes_event(id));
         if acked {
-            lost.push(evidence_for(input, index, d, !related.is_empty()));
+            lost.push(evidence_for(index, d, !related.is_empty()));
         } else {
             excused += 1;
         }
@@ -425,7 +433,7 @@ fn no_loss(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckR
     }
 }
 
-fn idempotent(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+fn idempotent(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> CheckResult {
     let extra: Vec<Evidence> = diffs
         .iter()
         .filter(|d| {
@@ -434,7 +442,7 @@ fn idempotent(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> Che
                 Difference::Extra { .. } | Difference::ExtraAssociation { .. }
             )
         })
-        .map(|d| evidence_for(input, index, d, false))
+        .map(|d| evidence_for(index, d, false))
         .collect();
     let copies = input
         .faulted
@@ -465,11 +473,11 @@ fn idempotent(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> Che
     }
 }
 
-fn converges(input: &CheckInput, index: &KeyIndex, diffs: &[Difference]) -> CheckResult {
+fn converges(index: &Attribution, diffs: &[Difference]) -> CheckResult {
     let differing: Vec<Evidence> = diffs
         .iter()
         .filter(|d| matches!(d, Difference::Mismatch { .. }))
-        .map(|d| evidence_for(input, index, d, false))
+        .map(|d| evidence_for(index, d, false))
         .collect();
     if differing.is_empty() {
         CheckResult::new(

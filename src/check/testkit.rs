@@ -645,7 +645,11 @@ mod selftest {
         assert_eq!(run.log.deliveries[4].status, DeliveryStatus::DeadLettered);
         assert_eq!(run.log.deliveries[4].event_seq, Some(2));
         assert_eq!(run.log.attempts_of(4).count(), 3);
-        assert!(run.log.sut_acked_event(CREATE_1));
+        let index = run.log.index();
+        assert_eq!(index.attempts_of(4).count(), 3);
+        assert!(index.sut_acked_event(CREATE_1));
+        assert!(index.sut_owes_event(STATUS_1) && !index.sut_owes_event("ev-unknown"));
+        assert_eq!(index.deliveries_of(STATUS_1).count(), 2);
         assert!(super::super::audit::trace_id(&traceparent_of(CREATE_1)).is_some());
         // The correct state has no differences with itself but is not empty.
         assert!(

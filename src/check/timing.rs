@@ -88,9 +88,12 @@ pub(crate) fn backs_off(input: &CheckInput) -> CheckResult {
             .filter(|r| r.status == 429 || r.status == 503)
         {
             let answered = r.at + r.duration;
+            // `requests` is sorted by arrival: the first one after the
+            // in-flight margin is the only candidate.
+            let first = requests.partition_point(|n| n.at <= answered + IN_FLIGHT);
             if let Some(next) = requests
-                .iter()
-                .find(|n| n.at > answered + IN_FLIGHT && n.at + slack < answered + after)
+                .get(first)
+                .filter(|n| n.at + slack < answered + after)
             {
                 evidence.push(Evidence::note(format!(
                     "request #{} {} {} started {:.0} ms after #{} was answered {} with Retry-After {:.0} ms",
