@@ -110,7 +110,7 @@ struct Shared {
     origin: AtomicU64,
     seq: AtomicU64,
     in_flight: AtomicUsize,
-    requests: Mutex<Vec<RecordedRequest>>,
+    requests: Mutex<Recording>,
     /// The last arrival or answer, in nanoseconds after `start` plus one
     /// (0: no request yet).
     last_activity: AtomicU64,
@@ -134,7 +134,7 @@ impl Shared {
             origin: AtomicU64::new(0),
             seq: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(Recording::default()),
             last_activity: AtomicU64::new(0),
             stop,
         }
@@ -160,9 +160,41 @@ impl Shared {
 
     /// Every request so far, in arrival order.
     fn requests(&self) -> Vec<RecordedRequest> {
-        let mut r = self.requests.lock().unwrap().clone();
+        let mut r: Vec<RecordedRequest> = self
+            .requests
+            .lock()
+            .unwrap()
+            .chunks
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
         r.sort_by_key(|r| r.seq);
         r
+    }
+}
+
+/// The recorded requests, in fixed-size chunks: recording never moves
+/// earlier records (a single growing `Vec` copies all of them, under the
+/// lock, each time it doubles).
+#[derive(Default)]
+struct Recording {
+    chunks: Vec<Vec<RecordedRequest>>,
+}
+
+impl Recording {
+    /// Records per chunk.
+    const CHUNK: usize = 1024;
+
+    fn push(&mut self, record: RecordedRequest) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < Self::CHUNK => chunk.push(record),
+            _ => {
+                let mut chunk = Vec::with_capacity(Self::CHUNK);
+                chunk.push(record);
+                self.chunks.push(chunk);
+            }
+        }
     }
 }
 
