@@ -1783,11 +1783,13 @@ async fn mock_crm(token: String) -> i32 {
             return EXIT_ERROR;
         }
     };
+    let stopped = match stop_signals() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     out!("HOOKPROOF_CRM_URL={}", crm.url());
     let _ = std::io::stdout().flush();
-    if let Err(code) = until_stopped().await {
-        return code;
-    }
+    stopped.await;
     let requests = crm.requests();
     let violations: usize = requests.iter().map(|r| r.violations.len()).sum();
     eprintln!(
@@ -1798,20 +1800,26 @@ async fn mock_crm(token: String) -> i32 {
     EXIT_PASS
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn until_stopped() -> Result<(), i32> {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot listen for SIGTERM: {e}");
-            return Err(EXIT_ERROR);
-        }
+/// Listens for SIGTERM and SIGINT (Ctrl-C) from the moment it returns; the
+/// future resolves on the first. Servers call it before printing their URL,
+/// so a signal sent as soon as the URL is read stops them cleanly instead
+/// of killing them.
+fn stop_signals() -> Result<impl std::future::Future<Output = ()>, i32> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind| {
+        signal(kind).map_err(|e| {
+            eprintln!("error: cannot listen for SIGTERM and SIGINT: {e}");
+            EXIT_ERROR
+        })
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    Ok(())
+    let mut term = listen(SignalKind::terminate())?;
+    let mut interrupt = listen(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+    })
 }
 
 /// `hookproof proxy`.
@@ -1927,11 +1935,13 @@ async fn proxy(args: ProxyArgs) -> i32 {
             return EXIT_ERROR;
         }
     };
+    let stopped = match stop_signals() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     out!("HOOKPROOF_PROXY_URL={}", proxy.url());
     let _ = std::io::stdout().flush();
-    if let Err(code) = until_stopped().await {
-        return code;
-    }
+    stopped.await;
     let stats = proxy.shutdown().await;
     eprintln!(
         "proxy: {} exchange(s), {} with contract violations, {} with an injected fault, {} \

@@ -12,5 +12,5 @@ pub use schema::{
     OBJECT_TYPES, PropertyDef, association_target, association_type_id, crm_assigned_properties,
     property_definitions, unique_properties,
 };
-pub use server::{CrmConfig, MockCrm, RecordedRequest, SeedObject};
+pub use server::{Aborted, CrmConfig, CrmHandler, MockCrm, RecordedRequest, SeedObject};
 pub use store::{Association, CrmError, CrmObject, CrmSnapshot, Store};

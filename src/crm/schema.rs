@@ -111,11 +111,15 @@ pub fn property_definitions(object_type: &str) -> &'static [PropertyDef] {
 
 /// The unique properties of `object_type`.
 pub fn unique_properties(object_type: &str) -> Vec<&'static str> {
+    unique_names(object_type).collect()
+}
+
+/// [`unique_properties`] without collecting them (the store asks on every write).
+pub(crate) fn unique_names(object_type: &str) -> impl Iterator<Item = &'static str> {
     property_definitions(object_type)
         .iter()
         .filter(|d| d.unique)
         .map(|d| d.name)
-        .collect()
 }
 
 /// Properties the CRM assigns (ids, timestamps); the differential oracle

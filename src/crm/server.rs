@@ -12,13 +12,13 @@ use super::store::{CrmError, CrmSnapshot, Renames, Store, ts};
 use crate::contract::{Contracts, CrmOperation, Violation};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -96,6 +96,9 @@ pub struct RecordedRequest {
     pub affected: Vec<(String, String)>,
 }
 
+/// The state every request of one mock CRM shares. Per request it takes
+/// the store's lock (when the request gets that far) and the recording's
+/// lock once; times are atomics counted from `start`.
 struct Shared {
     token: String,
     contracts: Arc<Contracts>,
@@ -103,12 +106,167 @@ struct Shared {
     store: Mutex<Store>,
     faults: RwLock<Vec<CrmFault>>,
     start: Instant,
-    origin: Mutex<Instant>,
+    /// The origin of fault windows ([`MockCrm::arm`]), in nanoseconds after `start`.
+    origin: AtomicU64,
     seq: AtomicU64,
     in_flight: AtomicUsize,
-    requests: Mutex<Vec<RecordedRequest>>,
-    last_activity: Mutex<Option<Instant>>,
+    requests: Mutex<Recording>,
+    /// The last arrival or answer, in nanoseconds after `start` plus one
+    /// (0: no request yet).
+    last_activity: AtomicU64,
     stop: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// The state of a new mock CRM: the seed objects stored, nothing recorded.
+    fn new(config: CrmConfig, stop: watch::Receiver<bool>) -> Shared {
+        let mut store = Store::new();
+        for o in &config.seeded {
+            store.insert(&o.object_type, o.properties.clone());
+        }
+        Shared {
+            token: config.token,
+            contracts: config.contracts,
+            seed: config.seed,
+            store: Mutex::new(store),
+            faults: RwLock::new(config.faults),
+            start: Instant::now(),
+            origin: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            requests: Mutex::new(Recording::default()),
+            last_activity: AtomicU64::new(0),
+            stop,
+        }
+    }
+
+    /// `at` in nanoseconds after `start`.
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes activity at `at` (never moves the last activity back).
+    fn touch(&self, at: Instant) {
+        let n = self.nanos(at).saturating_add(1);
+        self.last_activity.fetch_max(n, Ordering::Relaxed);
+    }
+
+    fn last_activity(&self) -> Option<Instant> {
+        match self.last_activity.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.start + Duration::from_nanos(n - 1)),
+        }
+    }
+
+    /// Every request so far, in arrival order.
+    fn requests(&self) -> Vec<RecordedRequest> {
+        let mut r: Vec<RecordedRequest> = self
+            .requests
+            .lock()
+            .unwrap()
+            .chunks
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        r.sort_by_key(|r| r.seq);
+        r
+    }
+}
+
+/// The recorded requests, in fixed-size chunks: recording never moves
+/// earlier records (a single growing `Vec` copies all of them, under the
+/// lock, each time it doubles).
+#[derive(Default)]
+struct Recording {
+    chunks: Vec<Vec<RecordedRequest>>,
+}
+
+impl Recording {
+    /// Records per chunk.
+    const CHUNK: usize = 1024;
+
+    fn push(&mut self, record: RecordedRequest) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < Self::CHUNK => chunk.push(record),
+            _ => {
+                let mut chunk = Vec::with_capacity(Self::CHUNK);
+                chunk.push(record);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+}
+
+/// The mock CRM's request handling without a socket: what [`MockCrm`]'s
+/// HTTP server runs for each request (bearer auth, faults, contract
+/// validation, the store, recording), callable in-process, e.g. to
+/// benchmark it apart from HTTP.
+///
+/// ```
+/// # use hookproof::contract::Contracts;
+/// # use hookproof::crm::{CrmConfig, CrmHandler};
+/// # use std::sync::Arc;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let contracts = Arc::new(Contracts::builtin().unwrap());
+/// let crm = CrmHandler::new(CrmConfig::new("T", contracts));
+/// let request = http::Request::post("/crm/v3/objects/contacts")
+///     .header("authorization", "Bearer T")
+///     .body(http_body_util::Full::new(bytes::Bytes::from_static(
+///         br#"{"properties":{"email":"ada@example.com"}}"#,
+///     )))
+///     .unwrap();
+/// let response = crm.handle(request).await.unwrap();
+/// assert_eq!(response.status(), 201);
+/// assert_eq!(crm.requests()[0].operation.as_deref(), Some("create"));
+/// # });
+/// ```
+pub struct CrmHandler {
+    shared: Arc<Shared>,
+    /// Kept so that hangs wait until the handler is dropped.
+    _stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for CrmHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrmHandler").finish_non_exhaustive()
+    }
+}
+
+impl CrmHandler {
+    /// A mock CRM that is not listening anywhere.
+    pub fn new(config: CrmConfig) -> CrmHandler {
+        let (stop, stop_rx) = watch::channel(false);
+        CrmHandler {
+            shared: Arc::new(Shared::new(config, stop_rx)),
+            _stop: stop,
+        }
+    }
+
+    /// Handles one request as the HTTP server does: the response, or
+    /// [`Aborted`] when a fault closes the connection instead of answering
+    /// (`reset`; a `hang` waits until the handler is dropped). The request
+    /// is recorded either way.
+    ///
+    /// # Errors
+    ///
+    /// [`Aborted`] as above, or when reading the body fails.
+    pub async fn handle<B>(&self, request: Request<B>) -> Result<Reply, Aborted>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+    {
+        handle(self.shared.clone(), request).await
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests()
+    }
+
+    /// The current state.
+    pub fn snapshot(&self) -> CrmSnapshot {
+        self.shared.store.lock().unwrap().snapshot()
+    }
 }
 
 /// A running mock CRM on 127.0.0.1.
@@ -131,24 +289,7 @@ impl MockCrm {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
-        let mut store = Store::new();
-        for o in &config.seeded {
-            store.insert(&o.object_type, o.properties.clone());
-        }
-        let shared = Arc::new(Shared {
-            token: config.token,
-            contracts: config.contracts,
-            seed: config.seed,
-            store: Mutex::new(store),
-            faults: RwLock::new(config.faults),
-            start: Instant::now(),
-            origin: Mutex::new(Instant::now()),
-            seq: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-            requests: Mutex::new(Vec::new()),
-            last_activity: Mutex::new(None),
-            stop: stop_rx.clone(),
-        });
+        let shared = Arc::new(Shared::new(config, stop_rx.clone()));
         let server_shared = shared.clone();
         let server = tokio::spawn(async move {
             let mut stop = stop_rx;
@@ -199,7 +340,8 @@ impl MockCrm {
 
     /// Sets the time origin of fault windows to now.
     pub fn arm(&self) {
-        *self.shared.origin.lock().unwrap() = Instant::now();
+        let now = self.shared.nanos(Instant::now());
+        self.shared.origin.store(now, Ordering::Relaxed);
     }
 
     /// Replaces the faults.
@@ -214,14 +356,12 @@ impl MockCrm {
 
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        let mut r = self.shared.requests.lock().unwrap().clone();
-        r.sort_by_key(|r| r.seq);
-        r
+        self.shared.requests()
     }
 
     /// When the last request arrived or was answered.
     pub fn last_activity(&self) -> Option<Instant> {
-        *self.shared.last_activity.lock().unwrap()
+        self.shared.last_activity()
     }
 
     /// Requests being handled now.
@@ -242,29 +382,24 @@ impl Drop for MockCrm {
     }
 }
 
-/// The connection is closed without an answer (reset, released hang).
-#[derive(Debug)]
-struct Abort;
-
-impl std::fmt::Display for Abort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection aborted by a fault")
-    }
-}
-
-impl std::error::Error for Abort {}
+/// The connection is closed without an answer (reset, released hang, or
+/// the request's body could not be read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("connection aborted by a fault")]
+pub struct Aborted;
 
 /// Records the request when dropped, whether it was answered or not.
-struct Recorder {
-    shared: Arc<Shared>,
+struct Recorder<'a> {
+    shared: &'a Shared,
     record: RecordedRequest,
     started: Instant,
 }
 
-impl Drop for Recorder {
+impl Drop for Recorder<'_> {
     fn drop(&mut self) {
-        self.record.duration = self.started.elapsed();
-        *self.shared.last_activity.lock().unwrap() = Some(Instant::now());
+        let now = Instant::now();
+        self.record.duration = now.saturating_duration_since(self.started);
+        self.shared.touch(now);
         self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         let record = std::mem::replace(
             &mut self.record,
@@ -347,19 +482,44 @@ pub(crate) fn fault_action(kind: &CrmFaultKind) -> FaultAction {
     }
 }
 
+/// A JSON response with HubSpot's content type.
+fn json_reply(status: u16, body: Vec<u8>) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    r
+}
+
 fn reply(status: u16, body: &Value) -> Reply {
-    Response::builder()
-        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "application/json;charset=utf-8")
-        .body(Full::new(Bytes::from(
-            serde_json::to_vec(body).unwrap_or_default(),
-        )))
-        .expect("a valid response")
+    json_reply(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A fresh correlation id in HubSpot's format (a random UUID v4, lowercase
+/// and hyphenated) without a system call per id: a process-wide counter
+/// mixed by SplitMix64 with a seed drawn once from the OS, so ids are
+/// distinct within the process and unpredictable across runs.
+fn correlation_id() -> uuid::Uuid {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(rand::random);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mix = |i: u64| {
+        let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let bits = (u128::from(mix(2 * n)) << 64) | u128::from(mix(2 * n + 1));
+    uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
 }
 
 pub(crate) fn error_reply(e: &CrmError) -> Reply {
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut r = reply(e.status, &e.body(&id));
+    let mut id = uuid::Uuid::encode_buffer();
+    let id = correlation_id().hyphenated().encode_lower(&mut id);
+    let mut r = json_reply(e.status, e.body_bytes(id));
     if e.status == 429 {
         r.headers_mut()
             .insert("x-hubspot-ratelimit-remaining", 0.into());
@@ -388,14 +548,27 @@ pub(crate) enum Route {
 impl Route {
     /// The route of `method` `path` (percent-decoded).
     pub(crate) fn parse(method: &Method, path: &str) -> Route {
-        let decoded: Vec<String> = path
-            .trim_matches('/')
-            .split('/')
-            .map(|p| percent_decode(&p.replace('+', "%2B")))
-            .collect();
-        let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        // At most 9 segments match a route; decoded only when escaped.
+        const MAX: usize = 9;
+        let mut segments = path.trim_matches('/').split('/');
+        let mut decoded: [Cow<'_, str>; MAX] = Default::default();
+        let mut len = 0;
+        for segment in segments.by_ref().take(MAX) {
+            decoded[len] = if segment.contains('%') {
+                // A `+` in a path is itself, not a space.
+                Cow::Owned(percent_decode(&segment.replace('+', "%2B")))
+            } else {
+                Cow::Borrowed(segment)
+            };
+            len += 1;
+        }
+        if segments.next().is_some() {
+            return Route::Unknown;
+        }
+        let parts: [&str; MAX] = std::array::from_fn(|i| decoded[i].as_ref());
+        let parts = &parts[..len];
         let m = method.as_str();
-        match parts.as_slice() {
+        match parts {
             ["crm", "v3", "objects", t] => match m {
                 "POST" => Route::Create(t.to_string()),
                 "GET" => Route::List(t.to_string()),
@@ -531,38 +704,36 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Abort> {
+async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Result<Reply, Aborted>
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
+    let shared = &*shared;
     let started = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
     shared.in_flight.fetch_add(1, Ordering::SeqCst);
-    *shared.last_activity.lock().unwrap() = Some(started);
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().map(str::to_string);
-    let route = Route::parse(&method, &path);
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let authorized = header("authorization")
+    shared.touch(started);
+    let route = Route::parse(req.method(), req.uri().path());
+    let header =
+        |name: hyper::header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let authorized = header(hyper::header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim() == shared.token))
         .unwrap_or(false);
     let mut recorder = Recorder {
-        shared: shared.clone(),
+        shared,
         record: RecordedRequest {
             seq,
             at: started.saturating_duration_since(shared.start),
             duration: Duration::ZERO,
-            method: method.to_string(),
-            path,
-            query: query.clone(),
-            object_type: route.object_type().map(str::to_string),
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            query: req.uri().query().map(str::to_owned),
+            object_type: route.object_type().map(str::to_owned),
             operation: route.operation(),
             status: 0,
             authorized,
-            traceparent: header("traceparent"),
+            traceparent: header(hyper::header::HeaderName::from_static("traceparent"))
+                .map(str::to_owned),
             fault: None,
             violations: Vec::new(),
             affected: Vec::new(),
@@ -571,7 +742,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Ab
     };
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Err(Abort),
+        Err(_) => return Err(Aborted),
     };
     if !authorized {
         let e = CrmError::new(
@@ -584,16 +755,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Ab
     }
 
     // Faults.
-    let elapsed = shared.origin.lock().unwrap().elapsed();
-    let faults = shared.faults.read().unwrap().clone();
-    let operation = route.operation();
+    let elapsed = Duration::from_nanos(
+        shared
+            .nanos(Instant::now())
+            .saturating_sub(shared.origin.load(Ordering::Relaxed)),
+    );
     let firing = firing(
-        &faults,
+        &shared.faults.read().unwrap(),
         shared.seed,
         seq,
         elapsed,
         route.object_type(),
-        operation.as_deref(),
+        recorder.record.operation.as_deref(),
         route.writes(),
         matches!(route, Route::Batch(..)),
     );
@@ -607,9 +780,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Ab
             FaultAction::Hang => {
                 let mut stop = shared.stop.clone();
                 let _ = stop.wait_for(|s| *s).await;
-                return Err(Abort);
+                return Err(Aborted);
             }
-            FaultAction::Reset => return Err(Abort),
+            FaultAction::Reset => return Err(Aborted),
             FaultAction::Answer(reply) => {
                 recorder.record.status = reply.status().as_u16();
                 return Ok(reply);
@@ -664,16 +837,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Ab
         }
     }
 
-    let (status, body, affected) = dispatch(
-        &shared,
+    let served = dispatch(
+        shared,
         &route,
-        query.as_deref(),
+        recorder.record.query.as_deref(),
         json_body.as_ref(),
         &renames,
         partial.as_ref().map(|p| p.0),
         seq,
     );
-    recorder.record.affected = affected;
+    let (status, served) = match served {
+        Ok((status, body, affected)) => {
+            recorder.record.affected = affected;
+            (status, Ok(body))
+        }
+        Err(e) => (e.status, Err(e)),
+    };
     if let Some((_, label)) = partial.filter(|_| status == 207) {
         recorder.record.fault = Some(label);
     }
@@ -689,7 +868,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Ab
         }
         _ => {
             recorder.record.status = status;
-            Ok(reply(status, &body))
+            Ok(match served {
+                Ok(body) => reply(status, &body),
+                Err(e) => error_reply(&e),
+            })
         }
     }
 }
@@ -699,10 +881,9 @@ fn set_retry_after(r: &mut Reply, after: Duration) {
     r.headers_mut().insert("retry-after", secs.into());
 }
 
-fn err(e: CrmError) -> (u16, Value, Vec<(String, String)>) {
-    let id = uuid::Uuid::new_v4().to_string();
-    (e.status, e.body(&id), Vec::new())
-}
+/// What a route answers: status, JSON body and the objects written, or a
+/// HubSpot error.
+type Served = Result<(u16, Value, Vec<(String, String)>), CrmError>;
 
 fn known_type(t: &str) -> Result<(), CrmError> {
     if OBJECT_TYPES.contains(&t) {
@@ -716,11 +897,10 @@ fn known_type(t: &str) -> Result<(), CrmError> {
     }
 }
 
-fn props_of(v: Option<&Value>) -> Map<String, Value> {
+fn props_of(v: Option<&Value>) -> Cow<'_, Map<String, Value>> {
     v.and_then(|v| v.get("properties"))
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default()
+        .map_or_else(|| Cow::Owned(Map::new()), Cow::Borrowed)
 }
 
 fn associations_of(v: Option<&Value>) -> Vec<(String, u32, String)> {
@@ -783,33 +963,33 @@ fn dispatch(
     renames: &Renames,
     partial: Option<f64>,
     seq: u64,
-) -> (u16, Value, Vec<(String, String)>) {
+) -> Served {
     if let Some(t) = route.object_type()
         && let Err(e) = known_type(t)
     {
-        return err(e);
+        return Err(e);
     }
     let mut store = shared.store.lock().unwrap();
     let id_property = query_param(query, "idProperty");
     match route {
         Route::Create(t) => match store.create(t, &props_of(body), &associations_of(body), renames)
         {
-            Ok(o) => (201, o.to_json(None), vec![(t.clone(), o.id.clone())]),
-            Err(e) => err(e),
+            Ok(o) => Ok((201, o.to_json(None), vec![(t.clone(), o.id.clone())])),
+            Err(e) => Err(e),
         },
         Route::Read(t, id) => match store.get(t, id, id_property.as_deref()) {
-            Some(o) => (200, o.to_json(selected(query, None).as_deref()), Vec::new()),
-            None => err(CrmError::not_found(t, id)),
+            Some(o) => Ok((200, o.to_json(selected(query, None).as_deref()), Vec::new())),
+            None => Err(CrmError::not_found(t, id)),
         },
         Route::Update(t, id) => {
             match store.update(t, id, id_property.as_deref(), &props_of(body), renames) {
-                Ok(o) => (200, o.to_json(None), vec![(t.clone(), o.id.clone())]),
-                Err(e) => err(e),
+                Ok(o) => Ok((200, o.to_json(None), vec![(t.clone(), o.id.clone())])),
+                Err(e) => Err(e),
             }
         }
         Route::Archive(t, id) => match store.archive(t, id) {
-            Ok(()) => (204, Value::Null, vec![(t.clone(), id.clone())]),
-            Err(e) => err(e),
+            Ok(()) => Ok((204, Value::Null, vec![(t.clone(), id.clone())])),
+            Err(e) => Err(e),
         },
         Route::List(t) => {
             let limit = query_param(query, "limit")
@@ -831,7 +1011,7 @@ fn dispatch(
             if after + limit < all.len() {
                 out["paging"] = json!({"next": {"after": (after + limit).to_string(), "link": ""}});
             }
-            (200, out, Vec::new())
+            Ok((200, out, Vec::new()))
         }
         Route::Search(t) => search(&store, t, body.unwrap_or(&Value::Null)),
         Route::Batch(t, op) => batch(
@@ -846,14 +1026,14 @@ fn dispatch(
         ),
         Route::Associate(ft, fid, tt, tid) => {
             let Some(type_id) = association_type_id(ft, tt) else {
-                return err(CrmError::new(
+                return Err(CrmError::new(
                     400,
                     "VALIDATION_ERROR",
                     format!("no default association from {ft} to {tt}"),
                 ));
             };
             match store.associate(ft, fid, tt, tid, type_id) {
-                Ok(()) => (
+                Ok(()) => Ok((
                     200,
                     json!({
                         "status": "COMPLETE",
@@ -864,8 +1044,8 @@ fn dispatch(
                         "startedAt": ts(chrono::Utc::now()), "completedAt": ts(chrono::Utc::now()),
                     }),
                     vec![(ft.clone(), fid.clone()), (tt.clone(), tid.clone())],
-                ),
-                Err(e) => err(e),
+                )),
+                Err(e) => Err(e),
             }
         }
         Route::Associations(ft, fid, tt) => {
@@ -879,7 +1059,7 @@ fn dispatch(
                     })
                 })
                 .collect();
-            (200, json!({"results": results}), Vec::new())
+            Ok((200, json!({"results": results}), Vec::new()))
         }
         Route::Properties(t) => {
             let results: Vec<Value> = property_definitions(t)
@@ -894,9 +1074,9 @@ fn dispatch(
                     })
                 })
                 .collect();
-            (200, json!({"results": results}), Vec::new())
+            Ok((200, json!({"results": results}), Vec::new()))
         }
-        Route::Unknown => err(CrmError::new(404, "OBJECT_NOT_FOUND", "Resource not found")),
+        Route::Unknown => Err(CrmError::new(404, "OBJECT_NOT_FOUND", "Resource not found")),
     }
 }
 
@@ -951,8 +1131,10 @@ fn matches_filter(o: &super::store::CrmObject, f: &Value) -> bool {
     }
 }
 
-fn search(store: &Store, t: &str, body: &Value) -> (u16, Value, Vec<(String, String)>) {
-    let groups = body["filterGroups"].as_array().cloned().unwrap_or_default();
+fn search(store: &Store, t: &str, body: &Value) -> Served {
+    let groups = body["filterGroups"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
     let mut hits: Vec<&super::store::CrmObject> = store
         .list(t)
         .into_iter()
@@ -1008,7 +1190,7 @@ fn search(store: &Store, t: &str, body: &Value) -> (u16, Value, Vec<(String, Str
     if after + limit < total {
         out["paging"] = json!({"next": {"after": (after + limit).to_string()}});
     }
-    (200, out, Vec::new())
+    Ok((200, out, Vec::new()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1021,8 +1203,8 @@ fn batch(
     partial: Option<f64>,
     seed: u64,
     seq: u64,
-) -> (u16, Value, Vec<(String, String)>) {
-    let inputs = body["inputs"].as_array().cloned().unwrap_or_default();
+) -> Served {
+    let inputs = body["inputs"].as_array().map_or(&[][..], Vec::as_slice);
     let started = ts(chrono::Utc::now());
     let mut results = Vec::new();
     let mut errors = Vec::new();
@@ -1075,7 +1257,7 @@ fn batch(
                 .ok_or_else(|| CrmError::not_found(t, &id)),
             "archive" => store.archive(t, &id).map(|()| (Value::Null, false)),
             _ => {
-                return err(CrmError::new(
+                return Err(CrmError::new(
                     404,
                     "OBJECT_NOT_FOUND",
                     format!("no batch operation {op}"),
@@ -1101,15 +1283,15 @@ fn batch(
     }
     let completed = ts(chrono::Utc::now());
     if op == "archive" && errors.is_empty() {
-        return (204, Value::Null, affected);
+        return Ok((204, Value::Null, affected));
     }
     let mut out = json!({"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": completed});
     if errors.is_empty() {
-        (if op == "create" { 201 } else { 200 }, out, affected)
+        Ok((if op == "create" { 201 } else { 200 }, out, affected))
     } else {
         out["numErrors"] = json!(errors.len());
         out["errors"] = Value::Array(errors);
-        (207, out, affected)
+        Ok((207, out, affected))
     }
 }
 

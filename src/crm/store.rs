@@ -1,10 +1,12 @@
 //! The CRM's state: objects, unique-property indexes and associations, and
 //! the operations of the HubSpot objects API on them, with HubSpot's errors.
 
-use super::schema::{association_target, property_definitions, unique_properties};
+use super::schema::{association_target, property_definitions, unique_names};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// One CRM object.
@@ -112,20 +114,61 @@ impl CrmError {
         )
     }
 
-    /// The HubSpot error body.
+    /// The HubSpot error body: `status`, `message`, `correlationId`,
+    /// `category`, then the fields of [`CrmError::extra`] (an extra field
+    /// of the same name replaces one of the four in place).
     pub fn body(&self, correlation_id: &str) -> Value {
-        let mut body = json!({
-            "status": "error",
-            "message": self.message,
-            "correlationId": correlation_id,
-            "category": self.category,
-        });
-        if let (Some(Value::Object(extra)), Some(map)) = (&self.extra, body.as_object_mut()) {
-            for (k, v) in extra {
-                map.insert(k.clone(), v.clone());
+        serde_json::to_value(ErrorBody {
+            error: self,
+            correlation_id,
+        })
+        .unwrap_or_default()
+    }
+
+    /// [`CrmError::body`] serialised, without building a [`Value`] first
+    /// (the mock CRM answers every error with it).
+    pub(crate) fn body_bytes(&self, correlation_id: &str) -> Vec<u8> {
+        serde_json::to_vec(&ErrorBody {
+            error: self,
+            correlation_id,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// The HubSpot error body of a [`CrmError`], serialised field by field.
+struct ErrorBody<'a> {
+    error: &'a CrmError,
+    correlation_id: &'a str,
+}
+
+impl Serialize for ErrorBody<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        const BASE: [&str; 4] = ["status", "message", "correlationId", "category"];
+        let extra = match &self.error.extra {
+            Some(Value::Object(extra)) => Some(extra),
+            _ => None,
+        };
+        let replaced = |name: &str| extra.and_then(|e| e.get(name));
+        let mut map = serializer.serialize_map(None)?;
+        let base: [&str; 4] = [
+            "error",
+            &self.error.message,
+            self.correlation_id,
+            self.error.category,
+        ];
+        for (name, value) in BASE.iter().zip(base) {
+            match replaced(name) {
+                Some(v) => map.serialize_entry(name, v)?,
+                None => map.serialize_entry(name, value)?,
             }
         }
-        body
+        for (k, v) in extra.into_iter().flatten() {
+            if !BASE.contains(&k.as_str()) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -141,7 +184,9 @@ pub type Renames = HashMap<(String, String), String>;
 pub struct Store {
     next_id: u64,
     objects: BTreeMap<String, BTreeMap<u64, CrmObject>>,
-    unique: HashMap<(String, String, String), u64>,
+    /// Unique property values (lowercased) by object type and property:
+    /// nested so that a lookup borrows its keys instead of building them.
+    unique: HashMap<String, HashMap<String, HashMap<String, u64>>>,
     associations: Vec<Association>,
 }
 
@@ -179,9 +224,10 @@ impl Store {
             let renamed_to = renames
                 .iter()
                 .find(|((t, _), new)| t == object_type && *new == name)
-                .map(|((_, old), _)| old.clone());
-            let stored_name = renamed_to.clone().unwrap_or_else(|| name.clone());
-            let refused = renames.contains_key(&(object_type.to_string(), name.clone()));
+                .map(|((_, old), _)| old.as_str());
+            let stored_name = renamed_to.unwrap_or(name);
+            let refused = !renames.is_empty()
+                && renames.contains_key(&(object_type.to_string(), name.clone()));
             match defs.iter().find(|d| d.name == stored_name) {
                 Some(d) if !refused && !d.read_only => {
                     let text = match value {
@@ -194,7 +240,7 @@ impl Store {
                             continue;
                         }
                     };
-                    out.insert(stored_name, text);
+                    out.insert(stored_name.to_owned(), text);
                 }
                 Some(d) if d.read_only => invalid.push(json!({
                     "isValid": false,
@@ -230,12 +276,10 @@ impl Store {
         props: &BTreeMap<String, String>,
         except: Option<u64>,
     ) -> Option<CrmError> {
-        for key in unique_properties(object_type) {
+        for key in unique_names(object_type) {
             if let Some(v) = props.get(key).filter(|v| !v.is_empty())
-                && let Some(existing) =
-                    self.unique
-                        .get(&(object_type.to_string(), key.to_string(), v.to_lowercase()))
-                && Some(*existing) != except
+                && let Some(existing) = self.unique_id(object_type, key, v)
+                && Some(existing) != except
             {
                 let what = match object_type {
                     "contacts" => "Contact".to_string(),
@@ -253,13 +297,24 @@ impl Store {
         None
     }
 
+    /// The object whose unique property `key` is `value` (case-insensitive).
+    fn unique_id(&self, object_type: &str, key: &str, value: &str) -> Option<u64> {
+        self.unique
+            .get(object_type)?
+            .get(key)?
+            .get(lowercase(value).as_ref())
+            .copied()
+    }
+
     fn index(&mut self, object_type: &str, id: u64, props: &BTreeMap<String, String>) {
-        for key in unique_properties(object_type) {
+        for key in unique_names(object_type) {
             if let Some(v) = props.get(key).filter(|v| !v.is_empty()) {
-                self.unique.insert(
-                    (object_type.to_string(), key.to_string(), v.to_lowercase()),
-                    id,
-                );
+                self.unique
+                    .entry(object_type.to_owned())
+                    .or_default()
+                    .entry(key.to_owned())
+                    .or_default()
+                    .insert(v.to_lowercase(), id);
             }
         }
     }
@@ -336,10 +391,7 @@ impl Store {
     /// Resolves an id, or a unique property value with `id_property`.
     fn resolve(&self, object_type: &str, id: &str, id_property: Option<&str>) -> Option<u64> {
         match id_property {
-            Some(p) if p != "hs_object_id" => self
-                .unique
-                .get(&(object_type.to_string(), p.to_string(), id.to_lowercase()))
-                .copied(),
+            Some(p) if p != "hs_object_id" => self.unique_id(object_type, p, id),
             _ => id.parse().ok(),
         }
         .filter(|n| {
@@ -405,13 +457,14 @@ impl Store {
             .and_then(|o| o.get_mut(&n))
         {
             o.archived = true;
-            for key in unique_properties(object_type) {
-                if let Some(v) = o.properties.get(key) {
-                    self.unique.remove(&(
-                        object_type.to_string(),
-                        key.to_string(),
-                        v.to_lowercase(),
-                    ));
+            for key in unique_names(object_type) {
+                if let Some(v) = o.properties.get(key)
+                    && let Some(values) = self
+                        .unique
+                        .get_mut(object_type)
+                        .and_then(|k| k.get_mut(key))
+                {
+                    values.remove(lowercase(v).as_ref());
                 }
             }
         }
@@ -436,7 +489,7 @@ impl Store {
         props: &Map<String, Value>,
         renames: &Renames,
     ) -> Result<(CrmObject, bool), CrmError> {
-        if !unique_properties(object_type).contains(&id_property) && id_property != "hs_object_id" {
+        if !unique_names(object_type).any(|k| k == id_property) && id_property != "hs_object_id" {
             return Err(CrmError::new(
                 400,
                 "VALIDATION_ERROR",
@@ -509,6 +562,16 @@ impl Store {
                 }
             })
             .collect()
+    }
+}
+
+/// `s.to_lowercase()`, borrowed when that changes nothing (ASCII without
+/// capitals: the usual email or external id).
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.to_lowercase())
     }
 }
 
