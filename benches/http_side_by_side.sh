@@ -41,6 +41,9 @@ body='{"properties":{"email":"ada@example.com","firstname":"Ada"}}'
 start() {
     local name=$1 var=$2
     shift 2
+    # Emptied here, not by the child's redirection: a URL left in the file
+    # by an earlier server of the same name must never be read.
+    : >"$work/$name.out"
     "$@" >"$work/$name.out" 2>"$work/$name.err" &
     pid=$!
     url=

@@ -5,6 +5,11 @@
 //!
 //! Run: `cargo run --release --example bare_http`
 
+// The allocator of the `hookproof` binary: the ceiling gets every advantage
+// the mock CRM has (a few per cent faster than glibc's here).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;

@@ -8,6 +8,11 @@
 //! (defaults: 200000 events, concurrency 50, the built-in body; a load
 //! generator compared with it can send the same BODY_FILE).
 
+// The allocator of the `hookproof` binary (src/main.rs), so this measures
+// the producer as `hookproof run` and `bench` run it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use hookproof::history::{DeliveryLog, DeliveryStatus, SignatureMode};
 use hookproof::producer::{DeliveryPolicy, PlannedDelivery, Producer, Progress, Target, Unit};
 use hookproof::signing::Scheme;
