@@ -215,6 +215,7 @@ fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
     };
     let mut associations = Vec::new();
     for a in &mapping.associations {
+        let (from_keys, to_keys) = (keys(&a.from), keys(&a.to));
         let pairs: Vec<(&str, &str)> = match (key_of(&a.from), key_of(&a.to)) {
             (Some(HelpdeskKey::TicketId), Some(HelpdeskKey::RequesterEmail)) => acked
                 .ticket_requester
@@ -224,13 +225,14 @@ fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
             (Some(HelpdeskKey::CommentId), Some(HelpdeskKey::TicketId)) => acked
                 .comment_ticket
                 .iter()
-                .filter(|(_, t)| keys(&a.to).is_some_and(|o| o.contains_key(*t)))
+                .filter(|(_, t)| to_keys.is_some_and(|o| o.contains_key(*t)))
                 .map(|(c, t)| (*c, *t))
                 .collect(),
             _ => Vec::new(),
         };
+        associations.reserve(pairs.len());
         for (from_key, to_key) in pairs {
-            let event = keys(&a.from)
+            let event = from_keys
                 .and_then(|o| o.get(from_key))
                 .copied()
                 .unwrap_or_default();

@@ -33,7 +33,8 @@ const EMAIL: u8 = 2;
 
 impl KeyIndex {
     pub(crate) fn new(workload: &Workload) -> KeyIndex {
-        let mut by_value: HashMap<String, (u8, Vec<String>)> = HashMap::new();
+        let mut by_value: HashMap<String, (u8, Vec<String>)> =
+            HashMap::with_capacity(workload.events.len() + workload.users.len());
         let mut add = |key: &str, rank: u8, id: &str| match by_value.get_mut(key) {
             Some((_, ids)) => ids.push(id.to_string()),
             None => {
