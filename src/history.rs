@@ -265,6 +265,11 @@ pub struct LogIndex<'a> {
     /// `Attempt::delivery` → row of `attempts_by_delivery`.
     deliveries: HashMap<usize, u32>,
     attempts_by_delivery: Rows,
+    /// By event row: whether the SUT acked a validly signed delivery of it.
+    acked: Vec<bool>,
+    /// By event row: whether the SUT owes the event's effect (see
+    /// [`LogIndex::sut_owes_event`]).
+    owed: Vec<bool>,
 }
 
 impl<'a> LogIndex<'a> {
@@ -288,6 +293,27 @@ impl<'a> LogIndex<'a> {
                 *deliveries.entry(a.delivery).or_insert(next)
             })
             .collect();
+        // Which deliveries (rows of `deliveries`) the SUT acked.
+        let mut delivery_acked = vec![false; deliveries.len()];
+        for (a, &row) in log.attempts.iter().zip(&by_delivery) {
+            delivery_acked[row as usize] |= a.outcome.sut_acked();
+        }
+        let mut acked = vec![false; events.len()];
+        let mut owed = vec![false; events.len()];
+        for (d, &row) in log.deliveries.iter().zip(&delivery_rows) {
+            if d.signature != SignatureMode::Valid {
+                continue;
+            }
+            let row = row as usize;
+            if deliveries
+                .get(&d.index)
+                .is_some_and(|&r| delivery_acked[r as usize])
+            {
+                acked[row] = true;
+                owed[row] = true;
+            }
+            owed[row] |= d.status == DeliveryStatus::Rejected;
+        }
         LogIndex {
             log,
             deliveries_by_event: Rows::new(&delivery_rows, events.len()),
@@ -295,7 +321,16 @@ impl<'a> LogIndex<'a> {
             events,
             attempts_by_delivery: Rows::new(&by_delivery, deliveries.len()),
             deliveries,
+            acked,
+            owed,
         }
+    }
+
+    /// `flags[row]` of `event_id`'s row (`false` for an unknown event).
+    fn flag(&self, flags: &[bool], event_id: &str) -> bool {
+        self.events
+            .get(event_id)
+            .is_some_and(|&row| flags[row as usize])
     }
 
     /// The indexed log.
@@ -333,9 +368,7 @@ impl<'a> LogIndex<'a> {
     /// Whether the SUT answered 2xx to any attempt carrying `event_id` with a
     /// valid signature (i.e. the SUT owns the event).
     pub fn sut_acked_event(&self, event_id: &str) -> bool {
-        self.deliveries_of(event_id)
-            .filter(|d| d.signature == SignatureMode::Valid)
-            .any(|d| self.attempts_of(d.index).any(|a| a.outcome.sut_acked()))
+        self.flag(&self.acked, event_id)
     }
 
     /// Whether the SUT is answerable for the event's effect: it acked a
@@ -344,10 +377,7 @@ impl<'a> LogIndex<'a> {
     /// drops the event). Only events that dead-lettered after retryable
     /// failures are excused.
     pub fn sut_owes_event(&self, event_id: &str) -> bool {
-        self.sut_acked_event(event_id)
-            || self.deliveries_of(event_id).any(|d| {
-                d.signature == SignatureMode::Valid && d.status == DeliveryStatus::Rejected
-            })
+        self.flag(&self.owed, event_id)
     }
 
     /// A one-line-per-attempt timeline of the deliveries of `event_id`.

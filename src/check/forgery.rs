@@ -3,11 +3,20 @@
 
 use super::input::CheckInput;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
+use crate::history::LogIndex;
 use foldhash::HashSet;
 
+/// [`rejects_forgeries_in`] with an index of its own.
+#[cfg(test)]
 pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
-    let log = &input.faulted.log;
-    let forged: Vec<_> = log
+    rejects_forgeries_in(input, &input.faulted.log.index())
+}
+
+/// The check; `log` indexes the faulted run's delivery log.
+pub(crate) fn rejects_forgeries_in(input: &CheckInput, log: &LogIndex) -> CheckResult {
+    let forged: Vec<_> = input
+        .faulted
+        .log
         .deliveries
         .iter()
         .filter(|d| d.signature.is_forgery())
@@ -20,7 +29,6 @@ pub(crate) fn rejects_forgeries(input: &CheckInput) -> CheckResult {
             Vec::new(),
         );
     }
-    let log = log.index();
     let mut evidence = Vec::new();
     for d in &forged {
         if let Some(a) = log.attempts_of(d.index).find(|a| a.outcome.sut_acked()) {

@@ -10,7 +10,7 @@ use super::verdict::{CheckName, Evidence};
 use crate::crm::CrmSnapshot;
 use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde::{Deserialize, Serialize};
 
 /// Which helpdesk key an object type carries.
@@ -138,7 +138,28 @@ fn acked<'w>(workload: &'w Workload, log: &LogIndex) -> Acked<'w> {
         .iter()
         .map(|u| (u.id.as_str(), u.email.as_str()))
         .collect();
-    let mut acked = Acked::default();
+    let (mut tickets, mut comments) = (0, 0);
+    for e in &workload.events {
+        match e.kind {
+            EventKind::TicketCreated => tickets += 1,
+            EventKind::CommentAdded => comments += 1,
+            _ => {}
+        }
+    }
+    let mut acked = Acked {
+        keys: [
+            (HelpdeskKey::TicketId, Keys::with_capacity(tickets)),
+            (
+                HelpdeskKey::RequesterEmail,
+                Keys::with_capacity(email_of.len()),
+            ),
+            (HelpdeskKey::CommentId, Keys::with_capacity(comments)),
+        ]
+        .into_iter()
+        .collect(),
+        ticket_requester: HashMap::with_capacity(tickets),
+        comment_ticket: HashMap::with_capacity(comments),
+    };
     // Only events the SUT acked (or wrongly refused) in this run must have their effect.
     for e in workload.events.iter().filter(|e| log.sut_owes_event(&e.id)) {
         match e.kind {
@@ -182,7 +203,7 @@ fn acked<'w>(workload: &'w Workload, log: &LogIndex) -> Acked<'w> {
 fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
     let mut objects: HashMap<&str, Option<&Keys>> = HashMap::new();
     for m in &mapping.objects {
-        objects.insert(&m.object, acked.keys.get(&m.key));
+        objects.insert(&m.object, acked.keys.get(&m.key).filter(|k| !k.is_empty()));
     }
     let keys = |object: &str| objects.get(object).copied().flatten();
     let key_of = |object: &str| {
@@ -194,6 +215,7 @@ fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
     };
     let mut associations = Vec::new();
     for a in &mapping.associations {
+        let (from_keys, to_keys) = (keys(&a.from), keys(&a.to));
         let pairs: Vec<(&str, &str)> = match (key_of(&a.from), key_of(&a.to)) {
             (Some(HelpdeskKey::TicketId), Some(HelpdeskKey::RequesterEmail)) => acked
                 .ticket_requester
@@ -203,13 +225,14 @@ fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
             (Some(HelpdeskKey::CommentId), Some(HelpdeskKey::TicketId)) => acked
                 .comment_ticket
                 .iter()
-                .filter(|(_, t)| keys(&a.to).is_some_and(|o| o.contains_key(*t)))
+                .filter(|(_, t)| to_keys.is_some_and(|o| o.contains_key(*t)))
                 .map(|(c, t)| (*c, *t))
                 .collect(),
             _ => Vec::new(),
         };
+        associations.reserve(pairs.len());
         for (from_key, to_key) in pairs {
-            let event = keys(&a.from)
+            let event = from_keys
                 .and_then(|o| o.get(from_key))
                 .copied()
                 .unwrap_or_default();
@@ -259,19 +282,24 @@ fn violations(
     let acked = acked(workload, log);
     let expected = expected(mapping, &acked);
     let mut out = Vec::new();
-    // CRM id → key value, per object type.
-    let mut key_by_id: HashMap<(&str, &str), &str> = HashMap::new();
-    for m in &mapping.objects {
+    // An object type's slot: the first mapping of that type (a later mapping
+    // of the same type writes into the same slot, the last object wins).
+    let slot = |object_type: &str| mapping.objects.iter().position(|m| m.object == object_type);
+    // CRM id → key value, per slot.
+    let mut key_by_id: Vec<HashMap<&str, &str>> = vec![HashMap::new(); mapping.objects.len()];
+    for (i, m) in mapping.objects.iter().enumerate() {
         let objects = snapshot
             .objects
             .get(&m.object)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let ids = &mut key_by_id[slot(&m.object).unwrap_or(i)];
+        ids.reserve(objects.len());
+        let mut counts: HashMap<&str, usize> = HashMap::with_capacity(objects.len());
         for o in objects.iter().filter(|o| !o.archived) {
             if let Some(v) = o.properties.get(&m.property) {
                 *counts.entry(v.as_str()).or_insert(0) += 1;
-                key_by_id.insert((&m.object, &o.id), v);
+                ids.insert(&o.id, v);
             }
         }
         let want = expected.objects.get(m.object.as_str()).copied().flatten();
@@ -315,21 +343,30 @@ fn violations(
             }
         }
     }
-    let present: HashSet<(&str, &str, &str, &str)> = snapshot
-        .associations
-        .iter()
-        .filter_map(|a| {
-            let from = key_by_id.get(&(a.from_type.as_str(), a.from_id.as_str()))?;
-            let to = key_by_id.get(&(a.to_type.as_str(), a.to_id.as_str()))?;
-            Some((a.from_type.as_str(), *from, a.to_type.as_str(), *to))
-        })
-        .collect();
+    // The associations present, by the keys of their ends.
+    let key_of = |object_type: &str, id: &str| {
+        let s = slot(object_type)?;
+        key_by_id[s].get(id).map(|key| (s, *key))
+    };
+    let mut present: HashSet<(usize, &str, usize, &str)> =
+        HashSet::with_capacity(snapshot.associations.len());
+    for a in &snapshot.associations {
+        if let (Some((from, fk)), Some((to, tk))) = (
+            key_of(&a.from_type, &a.from_id),
+            key_of(&a.to_type, &a.to_id),
+        ) {
+            present.insert((from, fk, to, tk));
+        }
+    }
     // Reported in (from type, from key, to type, to key) order.
     let mut missing: Vec<_> = expected
         .associations
         .into_iter()
         .filter(|&(ft, fk, tt, tk, _)| {
-            !(present.contains(&(ft, fk, tt, tk)) || present.contains(&(tt, tk, ft, fk)))
+            let (Some(f), Some(t)) = (slot(ft), slot(tt)) else {
+                return true;
+            };
+            !(present.contains(&(f, fk, t, tk)) || present.contains(&(t, tk, f, fk)))
         })
         .collect();
     missing.sort_unstable();

@@ -20,11 +20,16 @@ pub fn applicable(input: &CheckInput) -> Vec<CheckName> {
 /// Runs every applicable check; results in [`CheckName::ALL`] order.
 pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
     let names = applicable(input);
+    // The faulted run's log, indexed once for the checks that read it.
+    let log = std::cell::OnceCell::new();
+    let log = || log.get_or_init(|| input.faulted.log.index());
     let mut results = Vec::new();
     for name in &names {
         match name {
             CheckName::Contract => results.push(contract::contract(input)),
-            CheckName::RejectsForgeries => results.push(forgery::rejects_forgeries(input)),
+            CheckName::RejectsForgeries => {
+                results.push(forgery::rejects_forgeries_in(input, log()))
+            }
             CheckName::AckLatency => results.push(timing::ack_latency(input)),
             CheckName::BacksOff => results.push(timing::backs_off(input)),
             CheckName::AuditTrail => results.push(audit::audit_trail(input)),
@@ -33,7 +38,9 @@ pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
             _ => {}
         }
     }
-    results.extend(state::state_checks(input, &names));
+    if names.iter().any(|n| state::STATE_CHECKS.contains(n)) {
+        results.extend(state::state_checks_in(input, &names, log()));
+    }
     results.sort_by_key(|r| r.check);
     results
 }

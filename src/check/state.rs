@@ -14,9 +14,9 @@ use std::collections::BTreeSet;
 
 /// What differences are attributed with: the workload's keys and the
 /// faulted run's delivery log.
-struct Attribution<'a> {
+struct Attribution<'w, 'l> {
     keys: KeyIndex,
-    log: LogIndex<'a>,
+    log: &'l LogIndex<'w>,
 }
 
 /// Maps helpdesk key values (ticket ids, comment ids, emails) to event ids.
@@ -33,7 +33,8 @@ const EMAIL: u8 = 2;
 
 impl KeyIndex {
     pub(crate) fn new(workload: &Workload) -> KeyIndex {
-        let mut by_value: HashMap<String, (u8, Vec<String>)> = HashMap::new();
+        let mut by_value: HashMap<String, (u8, Vec<String>)> =
+            HashMap::with_capacity(workload.events.len() + workload.users.len());
         let mut add = |key: &str, rank: u8, id: &str| match by_value.get_mut(key) {
             Some((_, ids)) => ids.push(id.to_string()),
             None => {
@@ -135,8 +136,19 @@ pub(crate) const STATE_CHECKS: &[CheckName] = &[
     CheckName::ToleratesDrift,
 ];
 
-/// Runs the state checks in `wanted` over one diff.
+/// [`state_checks_in`] with an index of its own.
+#[cfg(test)]
 pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<CheckResult> {
+    state_checks_in(input, wanted, &input.faulted.log.index())
+}
+
+/// Runs the state checks in `wanted` over one diff; `log` indexes the
+/// faulted run's delivery log.
+pub(crate) fn state_checks_in<'a>(
+    input: &CheckInput<'a>,
+    wanted: &[CheckName],
+    log: &LogIndex<'a>,
+) -> Vec<CheckResult> {
     let wanted: Vec<CheckName> = STATE_CHECKS
         .iter()
         .copied()
@@ -164,14 +176,14 @@ pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<Chec
     let unknown = unknown_reason(input);
     let index = Attribution {
         keys: KeyIndex::new(input.workload),
-        log: input.faulted.log.index(),
+        log,
     };
     let declared: Vec<(CheckName, Evidence)> = match (input.mapping, &unknown) {
         (Some(m), None) => {
             let clean = input.clean.log.index();
             [
                 ("clean", input.clean, &clean),
-                ("faulted", input.faulted, &index.log),
+                ("faulted", input.faulted, log),
             ]
             .into_iter()
             .flat_map(|(run, obs, log)| super::mapping::mapping_violations(input, m, run, obs, log))
@@ -319,7 +331,7 @@ fn ack_after_commit(input: &CheckInput, index: &Attribution, diffs: &[Difference
 }
 
 fn replays(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> CheckResult {
-    let log = &index.log;
+    let log = index.log;
     let replayed = &input.faulted.replayed;
     let mut evidence: Vec<Evidence> = log
         .log()
@@ -370,7 +382,7 @@ fn replays(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> Che
 
 fn tolerates_drift(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> CheckResult {
     let drifted = &input.faulted.drifted;
-    let mut evidence = super::drift::refused_drift(input, &index.log);
+    let mut evidence = super::drift::refused_drift(input, index.log);
     evidence.extend(
         related_to(index, diffs, drifted)
             .into_iter()
