@@ -1074,7 +1074,7 @@ async fn bench(args: BenchArgs) -> i32 {
     out!("{}", report::kpi_table(&report).trim_end());
     match report::write(&args.report_dir, &report) {
         Ok(_) => out!(
-            "report: {} (bench.json, bench.md)",
+            "report: {} (bench.json, bench.md, bench.html)",
             args.report_dir.display()
         ),
         Err(e) => {
