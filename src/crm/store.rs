@@ -94,6 +94,12 @@ pub struct CrmError {
     pub message: String,
     /// Extra fields merged into the body (e.g. `errorType`).
     pub extra: Option<Value>,
+    /// For a `409 CONFLICT`, the id of the object that already holds the
+    /// unique value: the body's `context: {"id": ["<id>"]}`, written after
+    /// the other fields (kept apart from [`CrmError::extra`] so that a
+    /// conflict, which a retrying SUT can cause on every request, builds no
+    /// [`Value`]).
+    pub conflict_with: Option<u64>,
 }
 
 impl CrmError {
@@ -103,6 +109,7 @@ impl CrmError {
             category,
             message: message.into(),
             extra: None,
+            conflict_with: None,
         }
     }
 
@@ -167,6 +174,19 @@ impl Serialize for ErrorBody<'_> {
             if !BASE.contains(&k.as_str()) {
                 map.serialize_entry(k, v)?;
             }
+        }
+        if let Some(id) = self.error.conflict_with {
+            /// `{"id": ["<id>"]}`.
+            #[derive(Serialize)]
+            struct Context {
+                id: [String; 1],
+            }
+            map.serialize_entry(
+                "context",
+                &Context {
+                    id: [id.to_string()],
+                },
+            )?;
         }
         map.end()
     }
@@ -290,7 +310,7 @@ impl Store {
                     "CONFLICT",
                     format!("{what} already exists. Existing ID: {existing}"),
                 );
-                e.extra = Some(json!({"context": {"id": [existing.to_string()]}}));
+                e.conflict_with = Some(existing);
                 return Some(e);
             }
         }
@@ -617,6 +637,20 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.status, 409);
         assert!(e.message.contains(&c.id));
+        // HubSpot's conflict body, field order included.
+        let body = e.body("c0ffee");
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            serde_json::to_string(&json!({
+                "status": "error",
+                "message": format!("Contact already exists. Existing ID: {}", c.id),
+                "correlationId": "c0ffee",
+                "category": "CONFLICT",
+                "context": {"id": [c.id]},
+            }))
+            .unwrap()
+        );
+        assert_eq!(e.body_bytes("c0ffee"), serde_json::to_vec(&body).unwrap());
         let u = s
             .update(
                 "contacts",
