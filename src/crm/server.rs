@@ -469,11 +469,11 @@ pub(crate) fn fault_action(kind: &CrmFaultKind) -> FaultAction {
                 "RATE_LIMITS",
                 "You have reached your ten_secondly_rolling limit.",
             );
-            e.extra = Some(json!({
+            e.extra = Some(Box::new(json!({
                 "errorType": "RATE_LIMIT",
                 "policyName": "TEN_SECONDLY_ROLLING",
                 "groupName": "publicapi:private_app-api-calls-ten-secondly:hookproof",
-            }));
+            })));
             let mut r = error_reply(&e);
             set_retry_after(&mut r, *retry_after);
             FaultAction::Answer(r)

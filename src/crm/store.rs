@@ -92,8 +92,10 @@ pub struct CrmError {
     pub category: &'static str,
     /// Message.
     pub message: String,
-    /// Extra fields merged into the body (e.g. `errorType`).
-    pub extra: Option<Value>,
+    /// Extra fields merged into the body (e.g. `errorType`); boxed, as few
+    /// errors have them and every `Result` carrying a `CrmError` pays for
+    /// its size.
+    pub extra: Option<Box<Value>>,
     /// For a `409 CONFLICT`, the id of the object that already holds the
     /// unique value: the body's `context: {"id": ["<id>"]}`, written after
     /// the other fields (kept apart from [`CrmError::extra`] so that a
@@ -152,7 +154,7 @@ struct ErrorBody<'a> {
 impl Serialize for ErrorBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         const BASE: [&str; 4] = ["status", "message", "correlationId", "category"];
-        let extra = match &self.error.extra {
+        let extra = match self.error.extra.as_deref() {
             Some(Value::Object(extra)) => Some(extra),
             _ => None,
         };
