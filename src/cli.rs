@@ -1783,13 +1783,9 @@ async fn mock_crm(token: String) -> i32 {
             return EXIT_ERROR;
         }
     };
-    let stopped = match stop_signals() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    out!("HOOKPROOF_CRM_URL={}", crm.url());
-    let _ = std::io::stdout().flush();
-    stopped.await;
+    if let Err(code) = announce_until_stopped("HOOKPROOF_CRM_URL", &crm.url()).await {
+        return code;
+    }
     let requests = crm.requests();
     let violations: usize = requests.iter().map(|r| r.violations.len()).sum();
     eprintln!(
@@ -1804,6 +1800,17 @@ async fn mock_crm(token: String) -> i32 {
 /// future resolves on the first. Servers call it before printing their URL,
 /// so a signal sent as soon as the URL is read stops them cleanly instead
 /// of killing them.
+/// Prints `VAR=url` once SIGTERM and SIGINT are handled (so whoever starts
+/// a server and stops it as soon as it has read the URL stops it cleanly),
+/// then waits for one of them.
+async fn announce_until_stopped(var: &str, url: &str) -> Result<(), i32> {
+    let stopped = stop_signals()?;
+    out!("{var}={url}");
+    let _ = std::io::stdout().flush();
+    stopped.await;
+    Ok(())
+}
+
 fn stop_signals() -> Result<impl std::future::Future<Output = ()>, i32> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen = |kind: SignalKind| {
@@ -1935,13 +1942,9 @@ async fn proxy(args: ProxyArgs) -> i32 {
             return EXIT_ERROR;
         }
     };
-    let stopped = match stop_signals() {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    out!("HOOKPROOF_PROXY_URL={}", proxy.url());
-    let _ = std::io::stdout().flush();
-    stopped.await;
+    if let Err(code) = announce_until_stopped("HOOKPROOF_PROXY_URL", &proxy.url()).await {
+        return code;
+    }
     let stats = proxy.shutdown().await;
     eprintln!(
         "proxy: {} exchange(s), {} with contract violations, {} with an injected fault, {} \
