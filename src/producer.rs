@@ -218,10 +218,38 @@ impl Producer {
     /// Units start in order: a unit starts once it is due and as many
     /// deliveries as it has copies (at most the concurrency) have finished
     /// to make room, so concurrent copies start together. A delivery holds
-    /// its place through its retries. Deliveries run as futures of this one
-    /// task rather than as spawned tasks: they spend their time waiting on
-    /// the network, and a task per delivery cost more than the delivery.
+    /// its place through its retries.
+    ///
+    /// Must be called within a tokio runtime. The deliveries run as futures
+    /// of one task spawned on the runtime, not as a task each: they spend
+    /// their time waiting on the network, and a task per delivery cost more
+    /// than the delivery. The task is spawned, not run inside the caller's
+    /// future, so that it runs on a worker thread beside the connection
+    /// tasks it hands requests to: driven from a `block_on` thread, every
+    /// request and every answer crossed threads (a third of the producer's
+    /// throughput, `BENCHMARKS.md`). Dropping the returned future aborts the
+    /// task and with it every delivery in flight, as before; a panic in the
+    /// task is resumed here.
     pub async fn deliver(
+        &self,
+        units: Vec<Unit>,
+        origin: Instant,
+        log: Arc<Mutex<DeliveryLog>>,
+        progress: Arc<Progress>,
+    ) {
+        let producer = self.clone();
+        let mut task = AbortOnDrop(tokio::spawn(async move {
+            producer.dispatch(units, origin, log, progress).await
+        }));
+        if let Err(e) = (&mut task.0).await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    /// [`Producer::deliver`]'s work, in the spawned task.
+    async fn dispatch(
         &self,
         units: Vec<Unit>,
         origin: Instant,
@@ -431,6 +459,15 @@ impl Producer {
     }
 }
 
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// `value` as a header value, or why it cannot be one.
 fn header_value(value: String) -> Result<HeaderValue, SendError> {
     HeaderValue::try_from(value).map_err(|e| SendError::InvalidRequest(e.to_string()))
@@ -574,6 +611,29 @@ mod tests {
         );
         // All seven were due at once: three at a time, no more, no fewer.
         assert_eq!(max.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn dropping_a_delivery_run_stops_it() {
+        let (url, _) = holding_receiver(Duration::from_millis(100)).await;
+        let units = (0..5)
+            .map(|i| Unit::now(planned(&format!("e{i}"))))
+            .collect();
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        let producer = producer_for(&url, 1);
+        let run = producer.deliver(units, Instant::now(), log.clone(), Arc::default());
+        // Drop the run halfway through its second delivery (100 ms each).
+        assert!(
+            tokio::time::timeout(Duration::from_millis(150), run)
+                .await
+                .is_err()
+        );
+        let counts = |log: &DeliveryLog| (log.deliveries.len(), log.attempts.len());
+        let at_drop = counts(&log.lock().unwrap());
+        assert!(at_drop.0 < 5, "{at_drop:?}");
+        // Left running, it would open and answer more in this time.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(counts(&log.lock().unwrap()), at_drop);
     }
 
     #[tokio::test]
