@@ -258,12 +258,19 @@ impl Producer {
     ) {
         let limit = self.policy.concurrency.max(1);
         {
-            // Every delivery gets a record and at least one attempt: grow
-            // the log once rather than by doubling under load.
+            // Every delivery gets a record and at least one attempt, every
+            // valid one a body: grow the log once rather than by doubling
+            // (and rehashing) under load.
             let planned = units.iter().map(|u| u.deliveries.len()).sum();
+            let valid = units
+                .iter()
+                .flat_map(|u| &u.deliveries)
+                .filter(|d| d.signature == SignatureMode::Valid)
+                .count();
             let mut log = log.lock().unwrap();
             log.deliveries.reserve(planned);
             log.attempts.reserve(planned);
+            log.bodies.reserve(valid);
         }
         // Each finished delivery yields the places it held (0 or 1).
         let mut in_flight = FuturesUnordered::new();
