@@ -181,7 +181,13 @@ impl Connections {
             .await
             .map_err(SendError::Connect)?;
         stream.set_nodelay(true).map_err(SendError::Connect)?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        // Webhook bodies are small: copied after the head, a request is one
+        // plain write (as the mock CRM writes its answers) instead of a
+        // two-buffer writev.
+        let (sender, connection) = http1::Builder::new()
+            .writev(false)
+            .handshake(TokioIo::new(stream))
+            .await?;
         tokio::spawn(async move {
             // Its errors reach the request that was in flight.
             let _ = connection.await;
