@@ -18,31 +18,49 @@ pub fn applicable(input: &CheckInput) -> Vec<CheckName> {
 }
 
 /// Runs every applicable check; results in [`CheckName::ALL`] order.
+///
+/// The state checks (the diff and the declared-mapping oracle, most of the
+/// work on a large run) run on a thread of their own beside the others.
 pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
     let names = applicable(input);
+    let state = names.iter().any(|n| state::STATE_CHECKS.contains(n));
     // The faulted run's log, indexed once for the checks that read it.
-    let log = std::cell::OnceCell::new();
-    let log = || log.get_or_init(|| input.faulted.log.index());
-    let mut results = Vec::new();
-    for name in &names {
-        match name {
-            CheckName::Contract => results.push(contract::contract(input)),
-            CheckName::RejectsForgeries => {
-                results.push(forgery::rejects_forgeries_in(input, log()))
+    let log =
+        (state || names.contains(&CheckName::RejectsForgeries)).then(|| input.faulted.log.index());
+    let mut results = std::thread::scope(|s| {
+        let state = match &log {
+            Some(log) if state => Some(s.spawn(|| state::state_checks_in(input, &names, log))),
+            _ => None,
+        };
+        let mut results = Vec::new();
+        for name in &names {
+            match (name, &log) {
+                (CheckName::Contract, _) => results.push(contract::contract(input)),
+                (CheckName::RejectsForgeries, Some(log)) => {
+                    results.push(forgery::rejects_forgeries_in(input, log))
+                }
+                (CheckName::AckLatency, _) => results.push(timing::ack_latency(input)),
+                (CheckName::BacksOff, _) => results.push(timing::backs_off(input)),
+                (CheckName::AuditTrail, _) => results.push(audit::audit_trail(input)),
+                (CheckName::NoClobber, _) => results.push(clobber::no_clobber(input)),
+                // The state checks run on their own thread.
+                _ => {}
             }
-            CheckName::AckLatency => results.push(timing::ack_latency(input)),
-            CheckName::BacksOff => results.push(timing::backs_off(input)),
-            CheckName::AuditTrail => results.push(audit::audit_trail(input)),
-            CheckName::NoClobber => results.push(clobber::no_clobber(input)),
-            // The state checks share one diff; see below.
-            _ => {}
         }
-    }
-    if names.iter().any(|n| state::STATE_CHECKS.contains(n)) {
-        results.extend(state::state_checks_in(input, &names, log()));
-    }
+        if let Some(state) = state {
+            results.extend(join(state));
+        }
+        results
+    });
     results.sort_by_key(|r| r.check);
     results
+}
+
+/// The result of a scoped thread; a panic in it goes on in the caller.
+pub(crate) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use super::diff::{Difference, diff_states};
 use super::input::CheckInput;
+use super::mapping::{WorkloadKeys, mapping_violations};
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
 use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
@@ -174,23 +175,37 @@ pub(crate) fn state_checks_in<'a>(
         _ => None,
     };
     let unknown = unknown_reason(input);
-    let index = Attribution {
-        keys: KeyIndex::new(input.workload),
-        log,
-    };
-    let declared: Vec<(CheckName, Evidence)> = match (input.mapping, &unknown) {
-        (Some(m), None) => {
-            let clean = input.clean.log.index();
-            [
-                ("clean", input.clean, &clean),
-                ("faulted", input.faulted, log),
-            ]
+    // Every check not skipped and not unknown reads the diff.
+    let needs_diff = unknown.is_none() && wanted.iter().any(|&c| skipped(c).is_none());
+    // The declared-mapping oracle of each run and the diff are independent:
+    // each run's oracle runs on a thread of its own.
+    let keys = input
+        .mapping
+        .filter(|_| unknown.is_none())
+        .map(|m| (m, WorkloadKeys::new(input.workload)));
+    let (index, diff, declared) = std::thread::scope(|s| {
+        let declared: Vec<_> = match &keys {
+            Some((m, keys)) => vec![
+                s.spawn(move || {
+                    let clean = input.clean.log.index();
+                    mapping_violations(keys, m, "clean", input.clean, &clean)
+                }),
+                s.spawn(move || mapping_violations(keys, m, "faulted", input.faulted, log)),
+            ],
+            None => Vec::new(),
+        };
+        let diff = needs_diff
+            .then(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot).differences);
+        let index = Attribution {
+            keys: KeyIndex::new(input.workload),
+            log,
+        };
+        let declared: Vec<(CheckName, Evidence)> = declared
             .into_iter()
-            .flat_map(|(run, obs, log)| super::mapping::mapping_violations(input, m, run, obs, log))
-            .collect()
-        }
-        _ => Vec::new(),
-    };
+            .flat_map(super::registry::join)
+            .collect();
+        (index, diff, declared)
+    });
     let declared_for = |c: CheckName| -> Vec<Evidence> {
         declared
             .iter()
@@ -198,7 +213,7 @@ pub(crate) fn state_checks_in<'a>(
             .map(|(_, e)| e.clone())
             .collect()
     };
-    let mut diff = None;
+    let diffs = diff.as_deref().unwrap_or_default();
     wanted
         .into_iter()
         .map(|check| {
@@ -208,9 +223,6 @@ pub(crate) fn state_checks_in<'a>(
             if let Some(reason) = &unknown {
                 return CheckResult::new(check, Verdict::Unknown, reason.clone(), Vec::new());
             }
-            let diffs = &diff
-                .get_or_insert_with(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot))
-                .differences;
             match check {
                 CheckName::NoLoss => with_declared(no_loss(&index, diffs), declared_for(check)),
                 CheckName::Idempotent => {
