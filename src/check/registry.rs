@@ -24,28 +24,28 @@ pub fn applicable(input: &CheckInput) -> Vec<CheckName> {
 pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
     let names = applicable(input);
     let state = names.iter().any(|n| state::STATE_CHECKS.contains(n));
-    // The faulted run's log, indexed once for the checks that read it.
-    let log =
-        (state || names.contains(&CheckName::RejectsForgeries)).then(|| input.faulted.log.index());
+    // The faulted run's log, indexed once for the checks that read it (by
+    // the thread that asks first; the other waits for it).
+    let log = std::sync::OnceLock::new();
+    let log = || log.get_or_init(|| input.faulted.log.index());
     let mut results = std::thread::scope(|s| {
-        let state = match &log {
-            Some(log) if state => Some(s.spawn(|| state::state_checks_in(input, &names, log))),
-            _ => None,
-        };
+        let state = state.then(|| s.spawn(|| state::state_checks_in(input, &names, log())));
         let mut results = Vec::new();
         for name in &names {
-            match (name, &log) {
-                (CheckName::Contract, _) => results.push(contract::contract(input)),
-                (CheckName::RejectsForgeries, Some(log)) => {
-                    results.push(forgery::rejects_forgeries_in(input, log))
-                }
-                (CheckName::AckLatency, _) => results.push(timing::ack_latency(input)),
-                (CheckName::BacksOff, _) => results.push(timing::backs_off(input)),
-                (CheckName::AuditTrail, _) => results.push(audit::audit_trail(input)),
-                (CheckName::NoClobber, _) => results.push(clobber::no_clobber(input)),
+            match name {
+                CheckName::Contract => results.push(contract::contract(input)),
+                CheckName::AckLatency => results.push(timing::ack_latency(input)),
+                CheckName::BacksOff => results.push(timing::backs_off(input)),
+                CheckName::AuditTrail => results.push(audit::audit_trail(input)),
+                CheckName::NoClobber => results.push(clobber::no_clobber(input)),
+                // Last, below: by then the state thread has indexed the log.
+                CheckName::RejectsForgeries => {}
                 // The state checks run on their own thread.
                 _ => {}
             }
+        }
+        if names.contains(&CheckName::RejectsForgeries) {
+            results.push(forgery::rejects_forgeries_in(input, log()));
         }
         if let Some(state) = state {
             results.extend(join(state));
