@@ -275,9 +275,10 @@ struct Groups<'a> {
 type Ids<'a> = HashMap<(&'a str, &'a str), u32>;
 
 impl<'a> Groups<'a> {
-    /// Adds the live objects of one side; returns its id → group map.
-    fn add(&mut self, side: usize, live: &[Live<'a>], arena: &'a str) -> Ids<'a> {
-        let mut ids = Ids::with_capacity(live.len());
+    /// Adds the live objects of one side; returns its id → group map
+    /// (empty unless `with_ids`: only associations read it).
+    fn add(&mut self, side: usize, live: &[Live<'a>], arena: &'a str, with_ids: bool) -> Ids<'a> {
+        let mut ids = Ids::with_capacity(if with_ids { live.len() } else { 0 });
         for (object_type, object, slot) in live {
             let identity = match *slot {
                 Slot::Unique(key, value) => Identity::Unique(key, value),
@@ -301,7 +302,9 @@ impl<'a> Groups<'a> {
             let group = &mut self.groups[g as usize];
             group.count[side] += 1;
             group.first[side].get_or_insert(object);
-            ids.insert((object_type, object.id.as_str()), g);
+            if with_ids {
+                ids.insert((object_type, object.id.as_str()), g);
+            }
         }
         ids
     }
@@ -479,9 +482,15 @@ pub fn diff_states(expected: &CrmSnapshot, actual: &CrmSnapshot) -> StateDiff {
         groups: Vec::with_capacity(expected_live.len()),
         index: HashMap::with_capacity(expected_live.len()),
     };
+    let with_ids = |state: &CrmSnapshot| !state.associations.is_empty();
     let ids = [
-        groups.add(EXPECTED, &expected_live, &expected_arena),
-        groups.add(ACTUAL, &actual_live, &actual_arena),
+        groups.add(
+            EXPECTED,
+            &expected_live,
+            &expected_arena,
+            with_ids(expected),
+        ),
+        groups.add(ACTUAL, &actual_live, &actual_arena, with_ids(actual)),
     ];
     let mut differences = Vec::new();
     groups.differences(&mut differences);
