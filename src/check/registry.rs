@@ -48,19 +48,12 @@ pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
             results.push(forgery::rejects_forgeries_in(input, log()));
         }
         if let Some(state) = state {
-            results.extend(join(state));
+            results.extend(super::parallel::join(state));
         }
         results
     });
     results.sort_by_key(|r| r.check);
     results
-}
-
-/// The result of a scoped thread; a panic in it goes on in the caller.
-pub(crate) fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]

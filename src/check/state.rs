@@ -213,7 +213,7 @@ pub(crate) fn state_checks_in<'a>(
         };
         let declared: Vec<(CheckName, Evidence)> = declared
             .into_iter()
-            .flat_map(super::registry::join)
+            .flat_map(super::parallel::join)
             .collect();
         (index, diff, declared)
     });
