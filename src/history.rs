@@ -285,7 +285,16 @@ impl<'a> LogIndex<'a> {
             *events.entry(id).or_insert(next)
         };
         let delivery_rows: Vec<u32> = log.deliveries.iter().map(|d| row(&d.event_id)).collect();
-        let attempt_rows: Vec<u32> = log.attempts.iter().map(|a| row(&a.event_id)).collect();
+        // An attempt's event is usually that of the delivery at its position
+        // (a string comparison, not a hash probe).
+        let attempt_rows: Vec<u32> = log
+            .attempts
+            .iter()
+            .map(|a| match log.deliveries.get(a.delivery) {
+                Some(d) if d.event_id == a.event_id => delivery_rows[a.delivery],
+                _ => row(&a.event_id),
+            })
+            .collect();
         let mut deliveries: HashMap<usize, u32> = HashMap::with_capacity(capacity);
         let by_delivery: Vec<u32> = log
             .attempts
