@@ -260,6 +260,8 @@ pub struct LogIndex<'a> {
     log: &'a DeliveryLog,
     /// Event id → row of `deliveries_by_event` and `attempts_by_event`.
     events: HashMap<&'a str, u32>,
+    /// By delivery (in plan order): its event's row.
+    delivery_rows: Vec<u32>,
     deliveries_by_event: Rows,
     attempts_by_event: Rows,
     /// `Attempt::delivery` → row of `attempts_by_delivery`.
@@ -283,7 +285,16 @@ impl<'a> LogIndex<'a> {
             *events.entry(id).or_insert(next)
         };
         let delivery_rows: Vec<u32> = log.deliveries.iter().map(|d| row(&d.event_id)).collect();
-        let attempt_rows: Vec<u32> = log.attempts.iter().map(|a| row(&a.event_id)).collect();
+        // An attempt's event is usually that of the delivery at its position
+        // (a string comparison, not a hash probe).
+        let attempt_rows: Vec<u32> = log
+            .attempts
+            .iter()
+            .map(|a| match log.deliveries.get(a.delivery) {
+                Some(d) if d.event_id == a.event_id => delivery_rows[a.delivery],
+                _ => row(&a.event_id),
+            })
+            .collect();
         let mut deliveries: HashMap<usize, u32> = HashMap::with_capacity(capacity);
         let by_delivery: Vec<u32> = log
             .attempts
@@ -318,6 +329,7 @@ impl<'a> LogIndex<'a> {
             log,
             deliveries_by_event: Rows::new(&delivery_rows, events.len()),
             attempts_by_event: Rows::new(&attempt_rows, events.len()),
+            delivery_rows,
             events,
             attempts_by_delivery: Rows::new(&by_delivery, deliveries.len()),
             deliveries,
@@ -378,6 +390,32 @@ impl<'a> LogIndex<'a> {
     /// failures are excused.
     pub fn sut_owes_event(&self, event_id: &str) -> bool {
         self.flag(&self.owed, event_id)
+    }
+
+    /// For each of `events` (a workload's events, in order), whether the SUT
+    /// owes its effect ([`LogIndex::sut_owes_event`]). A delivery names the
+    /// position of its event, so an event is found without hashing its id
+    /// (and by its id when no delivery of that id names its position).
+    pub fn owed_events(&self, events: &[crate::workload::Event]) -> Vec<bool> {
+        // The first delivery naming each position.
+        let mut first = vec![u32::MAX; events.len()];
+        for (i, d) in self.log.deliveries.iter().enumerate() {
+            if let Some(slot) = d.event_seq.and_then(|seq| first.get_mut(seq))
+                && *slot == u32::MAX
+            {
+                *slot = i as u32;
+            }
+        }
+        events
+            .iter()
+            .zip(first)
+            .map(|(e, d)| match self.log.deliveries.get(d as usize) {
+                Some(delivery) if delivery.event_id == e.id => {
+                    self.owed[self.delivery_rows[d as usize] as usize]
+                }
+                _ => self.sut_owes_event(&e.id),
+            })
+            .collect()
     }
 
     /// A one-line-per-attempt timeline of the deliveries of `event_id`.

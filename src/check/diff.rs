@@ -7,6 +7,7 @@
 //! property sets). Associations are compared with their endpoints resolved
 //! to those identities.
 
+use super::parallel::{PARALLEL_FROM, both};
 use crate::crm::{Association, CrmObject, CrmSnapshot, crm_assigned_properties, unique_properties};
 use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
@@ -275,9 +276,10 @@ struct Groups<'a> {
 type Ids<'a> = HashMap<(&'a str, &'a str), u32>;
 
 impl<'a> Groups<'a> {
-    /// Adds the live objects of one side; returns its id → group map.
-    fn add(&mut self, side: usize, live: &[Live<'a>], arena: &'a str) -> Ids<'a> {
-        let mut ids = Ids::with_capacity(live.len());
+    /// Adds the live objects of one side; returns its id → group map
+    /// (empty unless `with_ids`: only associations read it).
+    fn add(&mut self, side: usize, live: &[Live<'a>], arena: &'a str, with_ids: bool) -> Ids<'a> {
+        let mut ids = Ids::with_capacity(if with_ids { live.len() } else { 0 });
         for (object_type, object, slot) in live {
             let identity = match *slot {
                 Slot::Unique(key, value) => Identity::Unique(key, value),
@@ -301,26 +303,33 @@ impl<'a> Groups<'a> {
             let group = &mut self.groups[g as usize];
             group.count[side] += 1;
             group.first[side].get_or_insert(object);
-            ids.insert((object_type, object.id.as_str()), g);
+            if with_ids {
+                ids.insert((object_type, object.id.as_str()), g);
+            }
         }
         ids
     }
 
     /// The differences between the objects of both sides, in
-    /// `(type, identity)` order.
-    fn differences(&self, out: &mut Vec<Difference>) {
-        let mut differing: Vec<(&Group, String)> = self
-            .groups
-            .iter()
-            .filter(|g| {
-                g.count[EXPECTED] != g.count[ACTUAL]
-                    || match g.first {
-                        [Some(e), Some(a)] => !normalised(e).eq(normalised(a)),
-                        _ => false,
-                    }
-            })
-            .map(|g| (g, g.identity.to_string()))
-            .collect();
+    /// `(type, identity)` order; compared in two halves on two threads when
+    /// `parallel`.
+    fn differences(&self, parallel: bool, out: &mut Vec<Difference>) {
+        fn differing<'g, 'a>(groups: &'g [Group<'a>]) -> Vec<(&'g Group<'a>, String)> {
+            groups
+                .iter()
+                .filter(|g| {
+                    g.count[EXPECTED] != g.count[ACTUAL]
+                        || match g.first {
+                            [Some(e), Some(a)] => !normalised(e).eq(normalised(a)),
+                            _ => false,
+                        }
+                })
+                .map(|g| (g, g.identity.to_string()))
+                .collect()
+        }
+        let (first, second) = self.groups.split_at(self.groups.len() / 2);
+        let (mut differing, rest) = both(parallel, || differing(first), || differing(second));
+        differing.extend(rest);
         differing.sort_unstable_by(|(g, i), (h, j)| (g.object_type, i).cmp(&(h.object_type, j)));
         for (g, identity) in differing {
             let object_type = g.object_type;
@@ -471,28 +480,54 @@ fn count_associations<K: Hash + Eq>(
 /// Objects are reported in `(type, identity)` order (for each, a count
 /// difference before a property mismatch), then associations in the order
 /// of their strings.
+///
+/// Large states are listed and compared on two threads.
 pub fn diff_states(expected: &CrmSnapshot, actual: &CrmSnapshot) -> StateDiff {
-    let (mut expected_arena, mut actual_arena) = (String::new(), String::new());
-    let expected_live = live(expected, &mut expected_arena);
-    let actual_live = live(actual, &mut actual_arena);
+    let objects = [expected, actual]
+        .iter()
+        .map(|s| s.objects.values().map(Vec::len).sum::<usize>())
+        .sum::<usize>();
+    diff_on(expected, actual, objects >= PARALLEL_FROM)
+}
+
+/// [`diff_states`], on two threads when `parallel`.
+fn diff_on(expected: &CrmSnapshot, actual: &CrmSnapshot, parallel: bool) -> StateDiff {
+    let listed = |state| {
+        let mut arena = String::new();
+        let live = live(state, &mut arena);
+        (arena, live)
+    };
+    let ((expected_arena, expected_live), (actual_arena, actual_live)) =
+        both(parallel, || listed(expected), || listed(actual));
     let mut groups = Groups {
         groups: Vec::with_capacity(expected_live.len()),
         index: HashMap::with_capacity(expected_live.len()),
     };
+    let with_ids = |state: &CrmSnapshot| !state.associations.is_empty();
     let ids = [
-        groups.add(EXPECTED, &expected_live, &expected_arena),
-        groups.add(ACTUAL, &actual_live, &actual_arena),
+        groups.add(
+            EXPECTED,
+            &expected_live,
+            &expected_arena,
+            with_ids(expected),
+        ),
+        groups.add(ACTUAL, &actual_live, &actual_arena, with_ids(actual)),
     ];
     let mut differences = Vec::new();
-    groups.differences(&mut differences);
-    let states = [expected, actual];
-    let keys: [Vec<AssociationKey>; 2] = std::array::from_fn(|side| {
-        states[side]
-            .associations
-            .iter()
-            .map(|a| groups.resolve(&ids[side], a))
-            .collect()
-    });
+    groups.differences(parallel, &mut differences);
+    let keys: [Vec<AssociationKey>; 2] = {
+        let groups = &groups;
+        let states = [expected, actual];
+        let resolved = |side: usize| -> Vec<AssociationKey> {
+            states[side]
+                .associations
+                .iter()
+                .map(|a| groups.resolve(&ids[side], a))
+                .collect()
+        };
+        let (e, a) = both(parallel, || resolved(EXPECTED), || resolved(ACTUAL));
+        [e, a]
+    };
     if keys.iter().flatten().any(|k| groups.ambiguous(k)) {
         // Distinct keys may render alike: count the strings themselves.
         let strings = keys.map(|keys| keys.iter().map(|k| groups.render(k)).collect());
@@ -797,10 +832,10 @@ pub(crate) mod tests {
         proptest! {
             #[test]
             fn diff_states_matches_the_owned_implementation(a in snapshot(), b in snapshot()) {
-                prop_assert_eq!(
-                    diff_states(&a, &b),
-                    super::super::reference::diff_states(&a, &b)
-                );
+                let reference = super::super::reference::diff_states(&a, &b);
+                prop_assert_eq!(&diff_states(&a, &b), &reference);
+                // On two threads, as for large states.
+                prop_assert_eq!(&diff_on(&a, &b, true), &reference);
             }
         }
     }

@@ -5,7 +5,7 @@
 //! run (a missing association, a 409 taken as success) is caught, and each
 //! violation names the exact event.
 
-use super::input::{CheckInput, RunObservation};
+use super::input::RunObservation;
 use super::verdict::{CheckName, Evidence};
 use crate::crm::CrmSnapshot;
 use crate::history::LogIndex;
@@ -111,99 +111,201 @@ impl Mapping {
     }
 }
 
-/// Key value → the id of the event that creates its object.
-type Keys<'w> = HashMap<&'w str, &'w str>;
+/// No key, no event: an empty slot of the tables below.
+const NONE: u32 = u32::MAX;
 
-/// What the workload implies: per object type, key value → the event that
-/// creates it, borrowed from the workload.
-struct Expected<'w> {
-    /// Object type → its keys (`None`: no acked event keys it).
-    objects: HashMap<&'w str, Option<&'w Keys<'w>>>,
-    /// (from type, from key, to type, to key, event id).
-    associations: Vec<(&'w str, &'w str, &'w str, &'w str, &'w str)>,
+/// What one event of the workload keys, as numbers of [`WorkloadKeys`].
+#[derive(Debug, Clone, Copy)]
+enum EventKeys {
+    /// Nothing the mapping reads.
+    None,
+    /// A ticket creation: the ticket id and, when the workload knows the
+    /// requester, their email.
+    Ticket { ticket: u32, email: u32 },
+    /// A comment: its id and its ticket's.
+    Comment { comment: u32, ticket: u32 },
 }
 
-/// What the acked events of `workload` key: keys by kind, ticket →
-/// requester email, comment → ticket.
-#[derive(Default)]
-struct Acked<'w> {
-    keys: HashMap<HelpdeskKey, Keys<'w>>,
-    ticket_requester: HashMap<&'w str, &'w str>,
-    comment_ticket: HashMap<&'w str, &'w str>,
+/// The helpdesk keys of a workload, read once for both runs: every key
+/// value (ticket id, comment id, email) gets a dense number (equal numbers
+/// exactly for equal strings, whatever the kind of key), so that the tables
+/// of each run are vectors indexed by number, not maps keyed by strings.
+pub(crate) struct WorkloadKeys<'w> {
+    workload: &'w Workload,
+    /// Key value → number.
+    numbers: HashMap<&'w str, u32>,
+    /// Number → key value.
+    values: Vec<&'w str>,
+    /// By event position: what it keys.
+    events: Vec<EventKeys>,
 }
 
-fn acked<'w>(workload: &'w Workload, log: &LogIndex) -> Acked<'w> {
-    let email_of: HashMap<&str, &str> = workload
-        .users
-        .iter()
-        .map(|u| (u.id.as_str(), u.email.as_str()))
-        .collect();
-    let (mut tickets, mut comments) = (0, 0);
-    for e in &workload.events {
-        match e.kind {
-            EventKind::TicketCreated => tickets += 1,
-            EventKind::CommentAdded => comments += 1,
-            _ => {}
+impl<'w> WorkloadKeys<'w> {
+    /// Reads the keys of `workload`'s events.
+    pub(crate) fn new(workload: &'w Workload) -> WorkloadKeys<'w> {
+        let email_of: HashMap<&str, &str> = workload
+            .users
+            .iter()
+            .map(|u| (u.id.as_str(), u.email.as_str()))
+            .collect();
+        let mut keys = WorkloadKeys {
+            workload,
+            numbers: HashMap::with_capacity(workload.events.len()),
+            values: Vec::with_capacity(workload.events.len()),
+            events: Vec::with_capacity(workload.events.len()),
+        };
+        for e in &workload.events {
+            let event = match e.kind {
+                EventKind::TicketCreated => EventKeys::Ticket {
+                    ticket: keys.intern(e.ticket_id.as_deref().unwrap_or_default()),
+                    email: match e.body["detail"]["requester_id"]
+                        .as_str()
+                        .and_then(|r| email_of.get(r))
+                    {
+                        Some(email) => keys.intern(email),
+                        None => NONE,
+                    },
+                },
+                EventKind::CommentAdded => match (&e.comment_id, &e.ticket_id) {
+                    (Some(c), Some(t)) => EventKeys::Comment {
+                        comment: keys.intern(c),
+                        ticket: keys.intern(t),
+                    },
+                    _ => EventKeys::None,
+                },
+                _ => EventKeys::None,
+            };
+            keys.events.push(event);
+        }
+        keys
+    }
+
+    fn intern(&mut self, value: &'w str) -> u32 {
+        let next = self.values.len() as u32;
+        let number = *self.numbers.entry(value).or_insert(next);
+        if number == next {
+            self.values.push(value);
+        }
+        number
+    }
+
+    /// The number of `value` ([`NONE`] when no event keys it: it then
+    /// equals no expected key).
+    fn number(&self, value: &str) -> u32 {
+        self.numbers.get(value).copied().unwrap_or(NONE)
+    }
+
+    /// The id of the event at `position`.
+    fn event_id(&self, position: u32) -> &'w str {
+        &self.workload.events[position as usize].id
+    }
+}
+
+/// Key number → position of the event that creates its object ([`NONE`]:
+/// no acked event keys it), and how many keys have one.
+struct Keys {
+    events: Vec<u32>,
+    len: usize,
+}
+
+impl Keys {
+    fn new(keys: usize) -> Keys {
+        Keys {
+            events: vec![NONE; keys],
+            len: 0,
         }
     }
+
+    /// Sets `key`'s event, unless it has one and `first` says the first wins.
+    fn set(&mut self, key: u32, event: u32, first: bool) {
+        let slot = &mut self.events[key as usize];
+        if *slot == NONE {
+            self.len += 1;
+        } else if first {
+            return;
+        }
+        *slot = event;
+    }
+
+    /// The event of `key`, if any.
+    fn get(&self, key: u32) -> Option<u32> {
+        self.events
+            .get(key as usize)
+            .copied()
+            .filter(|&e| e != NONE)
+    }
+
+    /// `(key, event)` of every key that has an event.
+    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        (0..)
+            .zip(&self.events)
+            .filter(|&(_, &e)| e != NONE)
+            .map(|(k, &e)| (k, e))
+    }
+}
+
+/// What the acked events of one run key: keys by kind, ticket → requester
+/// email, comment → ticket (by key number, [`NONE`] for none).
+struct Acked {
+    tickets: Keys,
+    emails: Keys,
+    comments: Keys,
+    ticket_requester: Vec<u32>,
+    comment_ticket: Vec<u32>,
+}
+
+impl Acked {
+    fn keys(&self, key: HelpdeskKey) -> &Keys {
+        match key {
+            HelpdeskKey::TicketId => &self.tickets,
+            HelpdeskKey::RequesterEmail => &self.emails,
+            HelpdeskKey::CommentId => &self.comments,
+        }
+    }
+}
+
+fn acked(keys: &WorkloadKeys, log: &LogIndex) -> Acked {
+    let n = keys.values.len();
     let mut acked = Acked {
-        keys: [
-            (HelpdeskKey::TicketId, Keys::with_capacity(tickets)),
-            (
-                HelpdeskKey::RequesterEmail,
-                Keys::with_capacity(email_of.len()),
-            ),
-            (HelpdeskKey::CommentId, Keys::with_capacity(comments)),
-        ]
-        .into_iter()
-        .collect(),
-        ticket_requester: HashMap::with_capacity(tickets),
-        comment_ticket: HashMap::with_capacity(comments),
+        tickets: Keys::new(n),
+        emails: Keys::new(n),
+        comments: Keys::new(n),
+        ticket_requester: vec![NONE; n],
+        comment_ticket: vec![NONE; n],
     };
     // Only events the SUT acked (or wrongly refused) in this run must have their effect.
-    for e in workload.events.iter().filter(|e| log.sut_owes_event(&e.id)) {
-        match e.kind {
-            EventKind::TicketCreated => {
-                let ticket = e.ticket_id.as_deref().unwrap_or_default();
-                acked
-                    .keys
-                    .entry(HelpdeskKey::TicketId)
-                    .or_default()
-                    .entry(ticket)
-                    .or_insert(&e.id);
-                if let Some(email) = e.body["detail"]["requester_id"]
-                    .as_str()
-                    .and_then(|r| email_of.get(r))
-                {
-                    acked
-                        .keys
-                        .entry(HelpdeskKey::RequesterEmail)
-                        .or_default()
-                        .entry(email)
-                        .or_insert(&e.id);
-                    acked.ticket_requester.insert(ticket, email);
+    let owed = log.owed_events(&keys.workload.events);
+    for ((position, event), _) in (0..).zip(&keys.events).zip(owed).filter(|&(_, owed)| owed) {
+        match *event {
+            EventKeys::Ticket { ticket, email } => {
+                acked.tickets.set(ticket, position, true);
+                if email != NONE {
+                    acked.emails.set(email, position, true);
+                    acked.ticket_requester[ticket as usize] = email;
                 }
             }
-            EventKind::CommentAdded => {
-                if let (Some(c), Some(t)) = (&e.comment_id, &e.ticket_id) {
-                    acked
-                        .keys
-                        .entry(HelpdeskKey::CommentId)
-                        .or_default()
-                        .insert(c, &e.id);
-                    acked.comment_ticket.insert(c, t);
-                }
+            EventKeys::Comment { comment, ticket } => {
+                acked.comments.set(comment, position, false);
+                acked.comment_ticket[comment as usize] = ticket;
             }
-            _ => {}
+            EventKeys::None => {}
         }
     }
     acked
 }
 
-fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
+/// What the workload implies for one run.
+struct Expected<'a> {
+    /// Object type → its keys (`None`: no acked event keys it).
+    objects: HashMap<&'a str, Option<&'a Keys>>,
+    /// (from type, from key, to type, to key, event position or [`NONE`]).
+    associations: Vec<(&'a str, u32, &'a str, u32, u32)>,
+}
+
+fn expected<'a>(mapping: &'a Mapping, acked: &'a Acked) -> Expected<'a> {
     let mut objects: HashMap<&str, Option<&Keys>> = HashMap::new();
     for m in &mapping.objects {
-        objects.insert(&m.object, acked.keys.get(&m.key).filter(|k| !k.is_empty()));
+        objects.insert(&m.object, Some(acked.keys(m.key)).filter(|k| k.len > 0));
     }
     let keys = |object: &str| objects.get(object).copied().flatten();
     let key_of = |object: &str| {
@@ -216,26 +318,22 @@ fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
     let mut associations = Vec::new();
     for a in &mapping.associations {
         let (from_keys, to_keys) = (keys(&a.from), keys(&a.to));
-        let pairs: Vec<(&str, &str)> = match (key_of(&a.from), key_of(&a.to)) {
-            (Some(HelpdeskKey::TicketId), Some(HelpdeskKey::RequesterEmail)) => acked
-                .ticket_requester
-                .iter()
-                .map(|(t, e)| (*t, *e))
+        let pairs: Vec<(u32, u32)> = match (key_of(&a.from), key_of(&a.to)) {
+            (Some(HelpdeskKey::TicketId), Some(HelpdeskKey::RequesterEmail)) => (0..)
+                .zip(&acked.ticket_requester)
+                .filter(|&(_, &e)| e != NONE)
+                .map(|(t, &e)| (t, e))
                 .collect(),
-            (Some(HelpdeskKey::CommentId), Some(HelpdeskKey::TicketId)) => acked
-                .comment_ticket
-                .iter()
-                .filter(|(_, t)| to_keys.is_some_and(|o| o.contains_key(*t)))
-                .map(|(c, t)| (*c, *t))
+            (Some(HelpdeskKey::CommentId), Some(HelpdeskKey::TicketId)) => (0..)
+                .zip(&acked.comment_ticket)
+                .filter(|&(_, &t)| t != NONE && to_keys.is_some_and(|o| o.get(t).is_some()))
+                .map(|(c, &t)| (c, t))
                 .collect(),
             _ => Vec::new(),
         };
         associations.reserve(pairs.len());
         for (from_key, to_key) in pairs {
-            let event = from_keys
-                .and_then(|o| o.get(from_key))
-                .copied()
-                .unwrap_or_default();
+            let event = from_keys.and_then(|o| o.get(from_key)).unwrap_or(NONE);
             associations.push((a.from.as_str(), from_key, a.to.as_str(), to_key, event));
         }
     }
@@ -246,15 +344,15 @@ fn expected<'w>(mapping: &'w Mapping, acked: &'w Acked<'w>) -> Expected<'w> {
 }
 
 /// Violations of the declared mapping in one run: `(check, evidence)`;
-/// `log` indexes `obs.log`.
+/// `keys` reads `input.workload`, `log` indexes `obs.log`.
 pub(crate) fn mapping_violations(
-    input: &CheckInput,
+    keys: &WorkloadKeys,
     mapping: &Mapping,
     run: &str,
     obs: &RunObservation,
     log: &LogIndex,
 ) -> Vec<(CheckName, Evidence)> {
-    violations(mapping, input.workload, run, &obs.snapshot, log)
+    violations(mapping, keys, run, &obs.snapshot, log)
 }
 
 /// [`mapping_violations`] of one run of `workload`, without a scenario
@@ -267,26 +365,35 @@ pub(crate) fn workload_violations(
     run: &str,
     obs: &RunObservation,
 ) -> Vec<(CheckName, Evidence)> {
-    violations(mapping, workload, run, &obs.snapshot, &obs.log.index())
+    let keys = WorkloadKeys::new(workload);
+    violations(mapping, &keys, run, &obs.snapshot, &obs.log.index())
 }
 
 /// The violations of one run whose final state is `snapshot` and whose
 /// delivery log `log` indexes.
 fn violations(
     mapping: &Mapping,
-    workload: &Workload,
+    keys: &WorkloadKeys,
     run: &str,
     snapshot: &CrmSnapshot,
     log: &LogIndex,
 ) -> Vec<(CheckName, Evidence)> {
-    let acked = acked(workload, log);
+    let acked = acked(keys, log);
     let expected = expected(mapping, &acked);
+    let event_id = |position: u32| {
+        if position == NONE {
+            ""
+        } else {
+            keys.event_id(position)
+        }
+    };
     let mut out = Vec::new();
     // An object type's slot: the first mapping of that type (a later mapping
     // of the same type writes into the same slot, the last object wins).
     let slot = |object_type: &str| mapping.objects.iter().position(|m| m.object == object_type);
-    // CRM id → key value, per slot.
-    let mut key_by_id: Vec<HashMap<&str, &str>> = vec![HashMap::new(); mapping.objects.len()];
+    // CRM id → key number, per slot.
+    let mut key_by_id: Vec<HashMap<&str, u32>> = vec![HashMap::new(); mapping.objects.len()];
+    let mut counts: Vec<u32> = Vec::new();
     for (i, m) in mapping.objects.iter().enumerate() {
         let objects = snapshot
             .objects
@@ -295,27 +402,31 @@ fn violations(
             .unwrap_or(&[]);
         let ids = &mut key_by_id[slot(&m.object).unwrap_or(i)];
         ids.reserve(objects.len());
-        let mut counts: HashMap<&str, usize> = HashMap::with_capacity(objects.len());
+        counts.clear();
+        counts.resize(keys.values.len(), 0);
         for o in objects.iter().filter(|o| !o.archived) {
             if let Some(v) = o.properties.get(&m.property) {
-                *counts.entry(v.as_str()).or_insert(0) += 1;
-                ids.insert(&o.id, v);
+                let key = keys.number(v);
+                if key != NONE {
+                    counts[key as usize] += 1;
+                }
+                ids.insert(&o.id, key);
             }
         }
         let want = expected.objects.get(m.object.as_str()).copied().flatten();
         // Reported in key order.
-        let mut wrong: Vec<(&str, &str, usize)> = want
+        let mut wrong: Vec<(&str, &str, u32)> = want
             .into_iter()
-            .flat_map(|w| w.iter())
+            .flat_map(Keys::iter)
             .filter_map(|(key, event)| {
-                let n = counts.get(key).copied().unwrap_or(0);
-                (n != 1).then_some((*key, *event, n))
+                let n = counts[key as usize];
+                (n != 1).then(|| (keys.values[key as usize], event_id(event), n))
             })
             .collect();
         wrong.sort_unstable();
         for (key, event, n) in wrong {
-            if n == 0 {
-                out.push((
+            out.push(if n == 0 {
+                (
                     CheckName::NoLoss,
                     Evidence {
                         what: format!(
@@ -326,9 +437,9 @@ fn violations(
                         timeline: log.timeline(event),
                         objects: None,
                     },
-                ));
+                )
             } else {
-                out.push((
+                (
                     CheckName::Idempotent,
                     Evidence {
                         what: format!(
@@ -339,34 +450,43 @@ fn violations(
                         timeline: log.timeline(event),
                         objects: None,
                     },
-                ));
-            }
+                )
+            });
         }
     }
-    // The associations present, by the keys of their ends.
-    let key_of = |object_type: &str, id: &str| {
+    // The associations present, by the slots and key numbers of their ends
+    // (an end whose key no event has cannot be expected: left out).
+    let end = |object_type: &str, id: &str| {
         let s = slot(object_type)?;
-        key_by_id[s].get(id).map(|key| (s, *key))
+        let key = *key_by_id[s].get(id)?;
+        (key != NONE).then_some((s as u64) << 32 | u64::from(key))
     };
-    let mut present: HashSet<(usize, &str, usize, &str)> =
-        HashSet::with_capacity(snapshot.associations.len());
+    let mut present: HashSet<(u64, u64)> = HashSet::with_capacity(snapshot.associations.len());
     for a in &snapshot.associations {
-        if let (Some((from, fk)), Some((to, tk))) = (
-            key_of(&a.from_type, &a.from_id),
-            key_of(&a.to_type, &a.to_id),
-        ) {
-            present.insert((from, fk, to, tk));
+        if let (Some(from), Some(to)) = (end(&a.from_type, &a.from_id), end(&a.to_type, &a.to_id)) {
+            present.insert((from, to));
         }
     }
     // Reported in (from type, from key, to type, to key) order.
-    let mut missing: Vec<_> = expected
+    let mut missing: Vec<(&str, &str, &str, &str, &str)> = expected
         .associations
         .into_iter()
         .filter(|&(ft, fk, tt, tk, _)| {
             let (Some(f), Some(t)) = (slot(ft), slot(tt)) else {
                 return true;
             };
-            !(present.contains(&(f, fk, t, tk)) || present.contains(&(t, tk, f, fk)))
+            let from = (f as u64) << 32 | u64::from(fk);
+            let to = (t as u64) << 32 | u64::from(tk);
+            !(present.contains(&(from, to)) || present.contains(&(to, from)))
+        })
+        .map(|(ft, fk, tt, tk, event)| {
+            (
+                ft,
+                keys.values[fk as usize],
+                tt,
+                keys.values[tk as usize],
+                event_id(event),
+            )
         })
         .collect();
     missing.sort_unstable();
@@ -394,7 +514,7 @@ mod tests {
     fn violations(run: Run) -> Vec<(CheckName, Evidence)> {
         let case = Case::new(run);
         mapping_violations(
-            &case.input(),
+            &WorkloadKeys::new(&case.workload),
             &Mapping::canonical(),
             "faulted",
             &case.faulted,

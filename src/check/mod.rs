@@ -11,6 +11,7 @@ mod drift;
 mod forgery;
 mod input;
 mod mapping;
+mod parallel;
 mod registry;
 mod state;
 #[cfg(test)]

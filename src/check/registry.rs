@@ -18,29 +18,40 @@ pub fn applicable(input: &CheckInput) -> Vec<CheckName> {
 }
 
 /// Runs every applicable check; results in [`CheckName::ALL`] order.
+///
+/// The state checks (the diff and the declared-mapping oracle, most of the
+/// work on a large run) run on a thread of their own beside the others.
 pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
     let names = applicable(input);
-    // The faulted run's log, indexed once for the checks that read it.
-    let log = std::cell::OnceCell::new();
+    let state = names.iter().any(|n| state::STATE_CHECKS.contains(n));
+    // The faulted run's log, indexed once for the checks that read it (by
+    // the thread that asks first; the other waits for it).
+    let log = std::sync::OnceLock::new();
     let log = || log.get_or_init(|| input.faulted.log.index());
-    let mut results = Vec::new();
-    for name in &names {
-        match name {
-            CheckName::Contract => results.push(contract::contract(input)),
-            CheckName::RejectsForgeries => {
-                results.push(forgery::rejects_forgeries_in(input, log()))
+    let mut results = std::thread::scope(|s| {
+        let state = state.then(|| s.spawn(|| state::state_checks_in(input, &names, log())));
+        let mut results = Vec::new();
+        for name in &names {
+            match name {
+                CheckName::Contract => results.push(contract::contract(input)),
+                CheckName::AckLatency => results.push(timing::ack_latency(input)),
+                CheckName::BacksOff => results.push(timing::backs_off(input)),
+                CheckName::AuditTrail => results.push(audit::audit_trail(input)),
+                CheckName::NoClobber => results.push(clobber::no_clobber(input)),
+                // Last, below: by then the state thread has indexed the log.
+                CheckName::RejectsForgeries => {}
+                // The state checks run on their own thread.
+                _ => {}
             }
-            CheckName::AckLatency => results.push(timing::ack_latency(input)),
-            CheckName::BacksOff => results.push(timing::backs_off(input)),
-            CheckName::AuditTrail => results.push(audit::audit_trail(input)),
-            CheckName::NoClobber => results.push(clobber::no_clobber(input)),
-            // The state checks share one diff; see below.
-            _ => {}
         }
-    }
-    if names.iter().any(|n| state::STATE_CHECKS.contains(n)) {
-        results.extend(state::state_checks_in(input, &names, log()));
-    }
+        if names.contains(&CheckName::RejectsForgeries) {
+            results.push(forgery::rejects_forgeries_in(input, log()));
+        }
+        if let Some(state) = state {
+            results.extend(super::parallel::join(state));
+        }
+        results
+    });
     results.sort_by_key(|r| r.check);
     results
 }

@@ -6,23 +6,33 @@
 
 use super::diff::{Difference, diff_states};
 use super::input::CheckInput;
+use super::mapping::{WorkloadKeys, mapping_violations};
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
 use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::BTreeSet;
 
-/// What differences are attributed with: the workload's keys and the
-/// faulted run's delivery log.
+/// What differences are attributed with: the workload's keys (indexed on
+/// first use: a run without differences needs none) and the faulted run's
+/// delivery log.
 struct Attribution<'w, 'l> {
-    keys: KeyIndex,
+    workload: &'w Workload,
+    keys: std::cell::OnceCell<KeyIndex<'w>>,
     log: &'l LogIndex<'w>,
 }
 
-/// Maps helpdesk key values (ticket ids, comment ids, emails) to event ids.
-pub(crate) struct KeyIndex {
+impl<'w> Attribution<'w, '_> {
+    fn keys(&self) -> &KeyIndex<'w> {
+        self.keys.get_or_init(|| KeyIndex::new(self.workload))
+    }
+}
+
+/// Maps helpdesk key values (ticket ids, comment ids, emails) to event ids,
+/// borrowed from the workload.
+pub(crate) struct KeyIndex<'w> {
     /// Key value → (specificity, event ids); lower specificity is more precise.
-    by_value: HashMap<String, (u8, Vec<String>)>,
+    by_value: HashMap<&'w str, (u8, Vec<&'w str>)>,
 }
 
 /// Specificity of a key: a comment id names one event, a ticket id all the
@@ -31,15 +41,16 @@ const COMMENT: u8 = 0;
 const TICKET: u8 = 1;
 const EMAIL: u8 = 2;
 
-impl KeyIndex {
-    pub(crate) fn new(workload: &Workload) -> KeyIndex {
-        let mut by_value: HashMap<String, (u8, Vec<String>)> =
+impl<'w> KeyIndex<'w> {
+    pub(crate) fn new(workload: &'w Workload) -> KeyIndex<'w> {
+        let mut by_value: HashMap<&str, (u8, Vec<&str>)> =
             HashMap::with_capacity(workload.events.len() + workload.users.len());
-        let mut add = |key: &str, rank: u8, id: &str| match by_value.get_mut(key) {
-            Some((_, ids)) => ids.push(id.to_string()),
-            None => {
-                by_value.insert(key.to_string(), (rank, vec![id.to_string()]));
-            }
+        let mut add = |key: &'w str, rank: u8, id: &'w str| {
+            by_value
+                .entry(key)
+                .or_insert_with(|| (rank, Vec::new()))
+                .1
+                .push(id)
         };
         let mut requester_of: HashMap<&str, &str> = HashMap::new();
         for e in &workload.events {
@@ -86,12 +97,12 @@ impl KeyIndex {
                         out.clear();
                     }
                     if *rank == best {
-                        out.extend(ids.iter().cloned());
+                        out.extend(ids.iter().copied());
                     }
                 }
             }
         }
-        out.into_iter().collect()
+        out.into_iter().map(str::to_string).collect()
     }
 }
 
@@ -106,7 +117,7 @@ fn unknown_reason(input: &CheckInput) -> Option<String> {
 }
 
 fn evidence_for(index: &Attribution, d: &Difference, only_acked: bool) -> Evidence {
-    let mut event_ids = index.keys.related(d.values());
+    let mut event_ids = index.keys().related(d.values());
     if only_acked {
         event_ids.retain(|id| index.log.sut_owes_event(id));
     }
@@ -174,23 +185,38 @@ pub(crate) fn state_checks_in<'a>(
         _ => None,
     };
     let unknown = unknown_reason(input);
-    let index = Attribution {
-        keys: KeyIndex::new(input.workload),
-        log,
-    };
-    let declared: Vec<(CheckName, Evidence)> = match (input.mapping, &unknown) {
-        (Some(m), None) => {
-            let clean = input.clean.log.index();
-            [
-                ("clean", input.clean, &clean),
-                ("faulted", input.faulted, log),
-            ]
+    // Every check not skipped and not unknown reads the diff.
+    let needs_diff = unknown.is_none() && wanted.iter().any(|&c| skipped(c).is_none());
+    // The declared-mapping oracle of each run and the diff are independent:
+    // each run's oracle runs on a thread of its own.
+    let keys = input
+        .mapping
+        .filter(|_| unknown.is_none())
+        .map(|m| (m, WorkloadKeys::new(input.workload)));
+    let (index, diff, declared) = std::thread::scope(|s| {
+        let declared: Vec<_> = match &keys {
+            Some((m, keys)) => vec![
+                s.spawn(move || {
+                    let clean = input.clean.log.index();
+                    mapping_violations(keys, m, "clean", input.clean, &clean)
+                }),
+                s.spawn(move || mapping_violations(keys, m, "faulted", input.faulted, log)),
+            ],
+            None => Vec::new(),
+        };
+        let diff = needs_diff
+            .then(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot).differences);
+        let index = Attribution {
+            workload: input.workload,
+            keys: std::cell::OnceCell::new(),
+            log,
+        };
+        let declared: Vec<(CheckName, Evidence)> = declared
             .into_iter()
-            .flat_map(|(run, obs, log)| super::mapping::mapping_violations(input, m, run, obs, log))
-            .collect()
-        }
-        _ => Vec::new(),
-    };
+            .flat_map(super::parallel::join)
+            .collect();
+        (index, diff, declared)
+    });
     let declared_for = |c: CheckName| -> Vec<Evidence> {
         declared
             .iter()
@@ -198,7 +224,7 @@ pub(crate) fn state_checks_in<'a>(
             .map(|(_, e)| e.clone())
             .collect()
     };
-    let mut diff = None;
+    let diffs = diff.as_deref().unwrap_or_default();
     wanted
         .into_iter()
         .map(|check| {
@@ -208,9 +234,6 @@ pub(crate) fn state_checks_in<'a>(
             if let Some(reason) = &unknown {
                 return CheckResult::new(check, Verdict::Unknown, reason.clone(), Vec::new());
             }
-            let diffs = &diff
-                .get_or_insert_with(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot))
-                .differences;
             match check {
                 CheckName::NoLoss => with_declared(no_loss(&index, diffs), declared_for(check)),
                 CheckName::Idempotent => {
@@ -255,7 +278,7 @@ fn related_to<'a>(
         .iter()
         .filter_map(|d| {
             let related: Vec<String> = index
-                .keys
+                .keys()
                 .related(d.values())
                 .into_iter()
                 .filter(|id| ids.contains(id.as_str()))
@@ -352,7 +375,7 @@ fn replays(input: &CheckInput, index: &Attribution, diffs: &[Difference]) -> Che
     let replayed_ids: HashSet<&str> = replayed.iter().map(String::as_str).collect();
     for (d, _) in related_to(index, diffs, replayed) {
         let unreplayed = index
-            .keys
+            .keys()
             .related(d.values())
             .into_iter()
             .any(|id| !replayed_ids.contains(id.as_str()) && !log.sut_owes_event(&id));
@@ -410,7 +433,7 @@ fn no_loss(index: &Attribution, diffs: &[Difference]) -> CheckResult {
             Difference::Missing { .. } | Difference::MissingAssociation { .. }
         )
     }) {
-        let related = index.keys.related(d.values());
+        let related = index.keys().related(d.values());
         let acked = related.is_empty() || related.iter().any(|id| index.log.sut_owes_event(id));
         if acked {
             lost.push(evidence_for(index, d, !related.is_empty()));
@@ -1157,7 +1180,8 @@ mod tests {
 
     #[test]
     fn key_index_prefers_the_most_specific_key() {
-        let index = KeyIndex::new(&workload());
+        let workload = workload();
+        let index = KeyIndex::new(&workload);
         // A note body naming the comment and its ticket: the comment wins.
         assert_eq!(index.related([NOTE_BODY]), vec![COMMENT_1.to_string()]);
         assert_eq!(index.related([TICKET_2]), vec![CREATE_2.to_string()]);

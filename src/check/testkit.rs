@@ -659,4 +659,39 @@ mod selftest {
         );
         assert_eq!(correct_state().associations.len(), 3);
     }
+
+    #[test]
+    fn owed_events_agree_with_owes_event_whatever_the_positions_say() {
+        let w = workload();
+        // Acked, dead-lettered, refused and never delivered events.
+        let mut run = Run::new(&w)
+            .ack(EVENTS[0])
+            .dead_letter(EVENTS[1])
+            .deliver(
+                EVENTS[2],
+                "original",
+                SignatureMode::Valid,
+                &[(50, 5, AttemptOutcome::Rejected { status: 422 })],
+            )
+            .ack(EVENTS[3])
+            .build();
+        let agree = |log: &crate::history::DeliveryLog| {
+            let index = log.index();
+            let by_id: Vec<bool> = w
+                .events
+                .iter()
+                .map(|e| index.sut_owes_event(&e.id))
+                .collect();
+            assert_eq!(index.owed_events(&w.events), by_id);
+            by_id
+        };
+        let owed = agree(&run.log);
+        assert_eq!(owed[..4], [true, false, true, true]);
+        assert!(owed[4..].iter().all(|owed| !owed));
+        // A delivery naming the wrong position or none: found by id.
+        run.log.deliveries[0].event_seq = Some(3);
+        run.log.deliveries[1].event_seq = None;
+        run.log.deliveries[2].event_seq = Some(99);
+        agree(&run.log);
+    }
 }
