@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -110,7 +110,9 @@ struct Shared {
     /// The origin of fault windows ([`MockCrm::arm`]), in nanoseconds after `start`.
     origin: AtomicU64,
     seq: AtomicU64,
-    in_flight: AtomicUsize,
+    /// Requests recorded (answered or aborted): with `seq`, the arrivals,
+    /// the requests in flight.
+    finished: AtomicU64,
     requests: Recording,
     /// The last arrival or answer, in nanoseconds after `start` plus one
     /// (0: no request yet).
@@ -134,7 +136,7 @@ impl Shared {
             start: Instant::now(),
             origin: AtomicU64::new(0),
             seq: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
+            finished: AtomicU64::new(0),
             requests: Recording::default(),
             last_activity: AtomicU64::new(0),
             stop,
@@ -274,8 +276,13 @@ impl MockCrm {
                         let shared = server_shared.clone();
                         connections.spawn(async move {
                             let service = service_fn(move |req| handle(shared.clone(), req));
+                            // Answers are small JSON bodies: copied after
+                            // the head and sent in one write, instead of
+                            // queued apart and sent with writev (faster
+                            // under oha; see BENCHMARKS.md).
                             let _ = http1::Builder::new()
                                 .keep_alive(true)
+                                .writev(false)
                                 .serve_connection(TokioIo::new(stream), service)
                                 .await;
                         });
@@ -338,7 +345,10 @@ impl MockCrm {
 
     /// Requests being handled now.
     pub fn in_flight(&self) -> usize {
-        self.shared.in_flight.load(Ordering::SeqCst)
+        // `finished` first: it never passes `seq`, so this cannot underflow.
+        let finished = self.shared.finished.load(Ordering::SeqCst);
+        let arrived = self.shared.seq.load(Ordering::SeqCst);
+        usize::try_from(arrived.saturating_sub(finished)).unwrap_or(usize::MAX)
     }
 
     /// Stops serving; hung requests are released (their connections closed).
@@ -374,7 +384,7 @@ impl Drop for Recorder<'_> {
             u64::try_from(now.saturating_duration_since(self.started).as_nanos())
                 .unwrap_or(u64::MAX);
         self.shared.touch(now);
-        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.shared.finished.fetch_add(1, Ordering::SeqCst);
         self.shared.requests.push(std::mem::take(&mut self.record));
     }
 }
@@ -676,7 +686,6 @@ where
     let shared = &*shared;
     let started = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-    shared.in_flight.fetch_add(1, Ordering::SeqCst);
     shared.touch(started);
     let route = Route::parse(req.method(), req.uri().path());
     let header =
