@@ -3,6 +3,7 @@
 //! that records every request and injects faults.
 
 mod fault;
+mod recording;
 mod schema;
 pub(crate) mod server;
 mod store;

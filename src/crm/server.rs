@@ -7,6 +7,7 @@
 //! the connection, which the client sees as a reset.
 
 use super::fault::{CrmFault, CrmFaultKind, firing, unit_hash};
+use super::recording::{Name, Record, Recording, name_among};
 use super::schema::{OBJECT_TYPES, association_type_id, property_definitions};
 use super::store::{CrmError, CrmSnapshot, Renames, Store, ts};
 use crate::contract::{Contracts, CrmOperation, Violation};
@@ -21,7 +22,7 @@ use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -97,8 +98,8 @@ pub struct RecordedRequest {
 }
 
 /// The state every request of one mock CRM shares. Per request it takes
-/// the store's lock (when the request gets that far) and the recording's
-/// lock once; times are atomics counted from `start`.
+/// the store's lock (when the request gets that far) and the lock of its
+/// thread's recording shard once; times are atomics counted from `start`.
 struct Shared {
     token: String,
     contracts: Arc<Contracts>,
@@ -109,8 +110,10 @@ struct Shared {
     /// The origin of fault windows ([`MockCrm::arm`]), in nanoseconds after `start`.
     origin: AtomicU64,
     seq: AtomicU64,
-    in_flight: AtomicUsize,
-    requests: Mutex<Recording>,
+    /// Requests recorded (answered or aborted): with `seq`, the arrivals,
+    /// the requests in flight.
+    finished: AtomicU64,
+    requests: Recording,
     /// The last arrival or answer, in nanoseconds after `start` plus one
     /// (0: no request yet).
     last_activity: AtomicU64,
@@ -133,8 +136,8 @@ impl Shared {
             start: Instant::now(),
             origin: AtomicU64::new(0),
             seq: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-            requests: Mutex::new(Recording::default()),
+            finished: AtomicU64::new(0),
+            requests: Recording::default(),
             last_activity: AtomicU64::new(0),
             stop,
         }
@@ -160,41 +163,7 @@ impl Shared {
 
     /// Every request so far, in arrival order.
     fn requests(&self) -> Vec<RecordedRequest> {
-        let mut r: Vec<RecordedRequest> = self
-            .requests
-            .lock()
-            .unwrap()
-            .chunks
-            .iter()
-            .flatten()
-            .cloned()
-            .collect();
-        r.sort_by_key(|r| r.seq);
-        r
-    }
-}
-
-/// The recorded requests, in fixed-size chunks: recording never moves
-/// earlier records (a single growing `Vec` copies all of them, under the
-/// lock, each time it doubles).
-#[derive(Default)]
-struct Recording {
-    chunks: Vec<Vec<RecordedRequest>>,
-}
-
-impl Recording {
-    /// Records per chunk.
-    const CHUNK: usize = 1024;
-
-    fn push(&mut self, record: RecordedRequest) {
-        match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < Self::CHUNK => chunk.push(record),
-            _ => {
-                let mut chunk = Vec::with_capacity(Self::CHUNK);
-                chunk.push(record);
-                self.chunks.push(chunk);
-            }
-        }
+        self.requests.requests()
     }
 }
 
@@ -293,27 +262,37 @@ impl MockCrm {
         let server_shared = shared.clone();
         let server = tokio::spawn(async move {
             let mut stop = stop_rx;
+            // Connections are tasks of this set, ended by dropping it when
+            // the server stops: a connection does not also wait on `stop`
+            // (a `watch` wait locks the channel's waiter list each time
+            // the connection's task is polled, i.e. several times per
+            // request, from every connection).
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let _ = stream.set_nodelay(true);
                         let shared = server_shared.clone();
-                        let mut stop = stop.clone();
-                        tokio::spawn(async move {
+                        connections.spawn(async move {
                             let service = service_fn(move |req| handle(shared.clone(), req));
-                            let conn = http1::Builder::new()
+                            // Answers are small JSON bodies: copied after
+                            // the head and sent in one write, instead of
+                            // queued apart and sent with writev (faster
+                            // under oha; see BENCHMARKS.md).
+                            let _ = http1::Builder::new()
                                 .keep_alive(true)
-                                .serve_connection(TokioIo::new(stream), service);
-                            tokio::select! {
-                                _ = conn => {}
-                                _ = stop.changed() => {}
-                            }
+                                .writev(false)
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
                         });
                     }
+                    // Reaps finished connections so the set stays small.
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
                     _ = stop.changed() => break,
                 }
             }
+            connections.shutdown().await;
         });
         Ok(MockCrm {
             addr,
@@ -366,7 +345,10 @@ impl MockCrm {
 
     /// Requests being handled now.
     pub fn in_flight(&self) -> usize {
-        self.shared.in_flight.load(Ordering::SeqCst)
+        // `finished` first: it never passes `seq`, so this cannot underflow.
+        let finished = self.shared.finished.load(Ordering::SeqCst);
+        let arrived = self.shared.seq.load(Ordering::SeqCst);
+        usize::try_from(arrived.saturating_sub(finished)).unwrap_or(usize::MAX)
     }
 
     /// Stops serving; hung requests are released (their connections closed).
@@ -391,36 +373,19 @@ pub struct Aborted;
 /// Records the request when dropped, whether it was answered or not.
 struct Recorder<'a> {
     shared: &'a Shared,
-    record: RecordedRequest,
+    record: Record,
     started: Instant,
 }
 
 impl Drop for Recorder<'_> {
     fn drop(&mut self) {
         let now = Instant::now();
-        self.record.duration = now.saturating_duration_since(self.started);
+        self.record.duration_nanos =
+            u64::try_from(now.saturating_duration_since(self.started).as_nanos())
+                .unwrap_or(u64::MAX);
         self.shared.touch(now);
-        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let record = std::mem::replace(
-            &mut self.record,
-            RecordedRequest {
-                seq: 0,
-                at: Duration::ZERO,
-                duration: Duration::ZERO,
-                method: String::new(),
-                path: String::new(),
-                query: None,
-                object_type: None,
-                operation: None,
-                status: 0,
-                authorized: false,
-                traceparent: None,
-                fault: None,
-                violations: Vec::new(),
-                affected: Vec::new(),
-            },
-        );
-        self.shared.requests.lock().unwrap().push(record);
+        self.shared.finished.fetch_add(1, Ordering::SeqCst);
+        self.shared.requests.push(std::mem::take(&mut self.record));
     }
 }
 
@@ -529,6 +494,9 @@ pub(crate) fn error_reply(e: &CrmError) -> Reply {
     r
 }
 
+/// The methods a request's record names without allocating.
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
 /// The parsed route.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Route {
@@ -626,20 +594,27 @@ impl Route {
     }
 
     /// The operation name faults are scoped by (`create`, `search`, `batch-upsert`, …).
-    pub(crate) fn operation(&self) -> Option<String> {
-        Some(match self {
-            Route::Create(_) => "create".into(),
-            Route::List(_) => "list".into(),
-            Route::Read(..) => "read".into(),
-            Route::Update(..) => "update".into(),
-            Route::Archive(..) => "archive".into(),
-            Route::Search(_) => "search".into(),
-            Route::Batch(_, op) => format!("batch-{op}"),
-            Route::Associate(..) => "associate".into(),
-            Route::Associations(..) => "associations".into(),
-            Route::Properties(_) => "properties".into(),
+    pub(crate) fn operation(&self) -> Option<Name> {
+        Some(Name::Borrowed(match self {
+            Route::Create(_) => "create",
+            Route::List(_) => "list",
+            Route::Read(..) => "read",
+            Route::Update(..) => "update",
+            Route::Archive(..) => "archive",
+            Route::Search(_) => "search",
+            Route::Batch(_, op) => match op.as_str() {
+                "create" => "batch-create",
+                "read" => "batch-read",
+                "update" => "batch-update",
+                "upsert" => "batch-upsert",
+                "archive" => "batch-archive",
+                _ => return Some(Name::Owned(format!("batch-{op}"))),
+            },
+            Route::Associate(..) => "associate",
+            Route::Associations(..) => "associations",
+            Route::Properties(_) => "properties",
             Route::Unknown => return None,
-        })
+        }))
     }
 
     /// The operation whose request contract applies to the body.
@@ -711,7 +686,6 @@ where
     let shared = &*shared;
     let started = Instant::now();
     let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-    shared.in_flight.fetch_add(1, Ordering::SeqCst);
     shared.touch(started);
     let route = Route::parse(req.method(), req.uri().path());
     let header =
@@ -721,22 +695,22 @@ where
         .unwrap_or(false);
     let mut recorder = Recorder {
         shared,
-        record: RecordedRequest {
+        record: Record {
             seq,
-            at: started.saturating_duration_since(shared.start),
-            duration: Duration::ZERO,
-            method: req.method().to_string(),
-            path: req.uri().path().to_owned(),
-            query: req.uri().query().map(str::to_owned),
-            object_type: route.object_type().map(str::to_owned),
+            at_nanos: shared.nanos(started),
+            duration_nanos: 0,
+            method: name_among(METHODS, req.method().as_str()),
+            path: req.uri().path().into(),
+            query: req.uri().query().map(Into::into),
+            object_type: route.object_type().map(|t| name_among(OBJECT_TYPES, t)),
             operation: route.operation(),
             status: 0,
             authorized,
             traceparent: header(hyper::header::HeaderName::from_static("traceparent"))
-                .map(str::to_owned),
+                .map(Into::into),
             fault: None,
-            violations: Vec::new(),
-            affected: Vec::new(),
+            violations: Box::default(),
+            affected: Box::default(),
         },
         started,
     };
@@ -774,7 +748,7 @@ where
     let after_commit = firing.after_commit;
     let partial = firing.partial;
     for fault in &firing.before {
-        recorder.record.fault = Some(fault.label());
+        recorder.record.fault = Some(fault.label().into());
         match fault_action(&fault.kind) {
             FaultAction::Delay(delay) => tokio::time::sleep(delay).await,
             FaultAction::Hang => {
@@ -795,7 +769,7 @@ where
             .iter()
             .map(|((_, f), t)| format!("renamed {f} -> {t}"))
             .collect();
-        recorder.record.fault = Some(labels.join(", "));
+        recorder.record.fault = Some(labels.join(", ").into());
     }
 
     // Body and contract.
@@ -827,7 +801,7 @@ where
                 .map(|v| format!("{} {}", v.pointer, v.message))
                 .collect::<Vec<_>>()
                 .join("; ");
-            recorder.record.violations = violations;
+            recorder.record.violations = violations.into();
             recorder.record.status = 400;
             return Ok(error_reply(&CrmError::new(
                 400,
@@ -848,17 +822,17 @@ where
     );
     let (status, served) = match served {
         Ok((status, body, affected)) => {
-            recorder.record.affected = affected;
+            recorder.record.affected = affected.into();
             (status, Ok(body))
         }
         Err(e) => (e.status, Err(e)),
     };
     if let Some((_, label)) = partial.filter(|_| status == 207) {
-        recorder.record.fault = Some(label);
+        recorder.record.fault = Some(label.into());
     }
     match (after_commit, status) {
         (Some((status, label)), 200..=299) => {
-            recorder.record.fault = Some(label);
+            recorder.record.fault = Some(label.into());
             recorder.record.status = status;
             Ok(error_reply(&CrmError::new(
                 status,

@@ -137,11 +137,17 @@ impl CrmError {
     /// [`CrmError::body`] serialised, without building a [`Value`] first
     /// (the mock CRM answers every error with it).
     pub(crate) fn body_bytes(&self, correlation_id: &str) -> Vec<u8> {
-        serde_json::to_vec(&ErrorBody {
+        // Room for the common bodies (a 409 is ≈ 190 bytes), so the buffer
+        // is not grown while writing; serde_json starts from 128.
+        let mut out = Vec::with_capacity(256);
+        let body = ErrorBody {
             error: self,
             correlation_id,
-        })
-        .unwrap_or_default()
+        };
+        match serde_json::to_writer(&mut out, &body) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 }
 
@@ -304,8 +310,8 @@ impl Store {
                 && Some(existing) != except
             {
                 let what = match object_type {
-                    "contacts" => "Contact".to_string(),
-                    other => other.trim_end_matches('s').to_string(),
+                    "contacts" => "Contact",
+                    other => other.trim_end_matches('s'),
                 };
                 let mut e = CrmError::new(
                     409,
