@@ -226,8 +226,9 @@ impl Producer {
     /// than the delivery. The task is spawned, not run inside the caller's
     /// future, so that it runs on a worker thread beside the connection
     /// tasks it hands requests to: driven from a `block_on` thread, every
-    /// request and every answer crossed threads (a third of the producer's
-    /// throughput, `BENCHMARKS.md`). Dropping the returned future aborts the
+    /// request and every answer crossed threads, which cost up to a third of
+    /// the producer's throughput when other work shared the cores (no
+    /// difference on an idle machine, `BENCHMARKS.md`). Dropping the returned future aborts the
     /// task and with it every delivery in flight, as before; a panic in the
     /// task is resumed here.
     pub async fn deliver(
