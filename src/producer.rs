@@ -226,11 +226,11 @@ impl Producer {
     /// than the delivery. The task is spawned, not run inside the caller's
     /// future, so that it runs on a worker thread beside the connection
     /// tasks it hands requests to: driven from a `block_on` thread, every
-    /// request and every answer crossed threads, which cost up to a third of
-    /// the producer's throughput when other work shared the cores (no
-    /// difference on an idle machine, `BENCHMARKS.md`). Dropping the returned future aborts the
-    /// task and with it every delivery in flight, as before; a panic in the
-    /// task is resumed here.
+    /// request and every answer crossed threads, which cost up to a third
+    /// of the producer's throughput when other work shared the cores (no
+    /// difference on an idle machine; see `BENCHMARKS.md`). Dropping the
+    /// returned future aborts the task and with it every delivery in
+    /// flight, as before; a panic in the task is resumed here.
     pub async fn deliver(
         &self,
         units: Vec<Unit>,
@@ -239,10 +239,10 @@ impl Producer {
         progress: Arc<Progress>,
     ) {
         let producer = self.clone();
-        let mut task = AbortOnDrop(tokio::spawn(async move {
-            producer.dispatch(units, origin, log, progress).await
-        }));
-        if let Err(e) = (&mut task.0).await
+        // A `JoinSet` aborts its tasks when dropped.
+        let mut task = tokio::task::JoinSet::new();
+        task.spawn(async move { producer.dispatch(units, origin, log, progress).await });
+        if let Some(Err(e)) = task.join_next().await
             && e.is_panic()
         {
             std::panic::resume_unwind(e.into_panic());
@@ -262,12 +262,16 @@ impl Producer {
             // Every delivery gets a record and at least one attempt, every
             // valid one a body: grow the log once rather than by doubling
             // (and rehashing) under load.
-            let planned = units.iter().map(|u| u.deliveries.len()).sum();
-            let valid = units
-                .iter()
-                .flat_map(|u| &u.deliveries)
-                .filter(|d| d.signature == SignatureMode::Valid)
-                .count();
+            let (planned, valid) =
+                units
+                    .iter()
+                    .flat_map(|u| &u.deliveries)
+                    .fold((0, 0), |(all, valid), d| {
+                        (
+                            all + 1,
+                            valid + usize::from(d.signature == SignatureMode::Valid),
+                        )
+                    });
             let mut log = log.lock().unwrap();
             log.deliveries.reserve(planned);
             log.attempts.reserve(planned);
@@ -464,15 +468,6 @@ impl Producer {
             }
         }
         Ok(request)
-    }
-}
-
-/// A spawned task that is aborted when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
