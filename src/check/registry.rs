@@ -1,6 +1,7 @@
 //! The check registry: which checks exist and how to run them.
 
 use super::input::CheckInput;
+use super::parallel::{PARALLEL_FROM, both};
 use super::verdict::{CheckName, CheckResult};
 use super::{audit, clobber, contract, forgery, state, timing};
 
@@ -19,17 +20,22 @@ pub fn applicable(input: &CheckInput) -> Vec<CheckName> {
 
 /// Runs every applicable check; results in [`CheckName::ALL`] order.
 ///
-/// The state checks (the diff and the declared-mapping oracle, most of the
-/// work on a large run) run on a thread of their own beside the others.
+/// On a large run (4,096 events or more) the state checks (the
+/// diff and the declared-mapping oracle, most of the work) run on a thread
+/// of their own beside the others.
 pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
+    run_checks_on(input, input.workload.events.len() >= PARALLEL_FROM)
+}
+
+/// [`run_checks`], on two threads when `parallel`.
+fn run_checks_on(input: &CheckInput, parallel: bool) -> Vec<CheckResult> {
     let names = applicable(input);
     let state = names.iter().any(|n| state::STATE_CHECKS.contains(n));
     // The faulted run's log, indexed once for the checks that read it (by
     // the thread that asks first; the other waits for it).
     let log = std::sync::OnceLock::new();
     let log = || log.get_or_init(|| input.faulted.log.index());
-    let mut results = std::thread::scope(|s| {
-        let state = state.then(|| s.spawn(|| state::state_checks_in(input, &names, log())));
+    let others = || {
         let mut results = Vec::new();
         for name in &names {
             match name {
@@ -38,20 +44,27 @@ pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
                 CheckName::BacksOff => results.push(timing::backs_off(input)),
                 CheckName::AuditTrail => results.push(audit::audit_trail(input)),
                 CheckName::NoClobber => results.push(clobber::no_clobber(input)),
-                // Last, below: by then the state thread has indexed the log.
+                // Last, below: on a large run the state thread has indexed
+                // the log by then.
                 CheckName::RejectsForgeries => {}
-                // The state checks run on their own thread.
+                // The state checks share one diff; see `state_checks`.
                 _ => {}
             }
         }
         if names.contains(&CheckName::RejectsForgeries) {
             results.push(forgery::rejects_forgeries_in(input, log()));
         }
-        if let Some(state) = state {
-            results.extend(super::parallel::join(state));
-        }
         results
-    });
+    };
+    let state_checks = || {
+        if state {
+            state::state_checks_in(input, &names, log(), parallel)
+        } else {
+            Vec::new()
+        }
+    };
+    let (mut results, state_results) = both(parallel, others, state_checks);
+    results.extend(state_results);
     results.sort_by_key(|r| r.check);
     results
 }
@@ -159,6 +172,22 @@ mod tests {
             "{r:#?}"
         );
         assert_eq!(r.len(), CheckName::ALL.len());
+        // A large run takes the threaded path: same results.
+        assert_eq!(run_checks_on(&case.input(), true), r);
+    }
+
+    #[test]
+    fn the_threaded_path_gives_the_same_results_with_a_declared_mapping() {
+        let faulted = traced_writes(Run::all_acked()).edit(|s| remove_object(s, "4"));
+        let case = Case::new(faulted).mapping(super::super::mapping::Mapping::canonical());
+        let one_thread = run_checks_on(&case.input(), false);
+        let no_loss = one_thread.iter().find(|r| r.check == CheckName::NoLoss);
+        assert_eq!(
+            no_loss.map(|r| r.verdict),
+            Some(Verdict::Fail),
+            "{one_thread:#?}"
+        );
+        assert_eq!(run_checks_on(&case.input(), true), one_thread);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use super::diff::{Difference, diff_states};
 use super::input::CheckInput;
 use super::mapping::{WorkloadKeys, mapping_violations};
+use super::parallel::both;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
 use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
@@ -150,15 +151,17 @@ pub(crate) const STATE_CHECKS: &[CheckName] = &[
 /// [`state_checks_in`] with an index of its own.
 #[cfg(test)]
 pub(crate) fn state_checks(input: &CheckInput, wanted: &[CheckName]) -> Vec<CheckResult> {
-    state_checks_in(input, wanted, &input.faulted.log.index())
+    state_checks_in(input, wanted, &input.faulted.log.index(), false)
 }
 
 /// Runs the state checks in `wanted` over one diff; `log` indexes the
-/// faulted run's delivery log.
+/// faulted run's delivery log. When `parallel`, the diff and each run's
+/// declared-mapping oracle run on threads of their own.
 pub(crate) fn state_checks_in<'a>(
     input: &CheckInput<'a>,
     wanted: &[CheckName],
     log: &LogIndex<'a>,
+    parallel: bool,
 ) -> Vec<CheckResult> {
     let wanted: Vec<CheckName> = STATE_CHECKS
         .iter()
@@ -187,36 +190,34 @@ pub(crate) fn state_checks_in<'a>(
     let unknown = unknown_reason(input);
     // Every check not skipped and not unknown reads the diff.
     let needs_diff = unknown.is_none() && wanted.iter().any(|&c| skipped(c).is_none());
-    // The declared-mapping oracle of each run and the diff are independent:
-    // each run's oracle runs on a thread of its own.
+    // The declared-mapping oracle of each run and the diff are independent.
     let keys = input
         .mapping
         .filter(|_| unknown.is_none())
         .map(|m| (m, WorkloadKeys::new(input.workload)));
-    let (index, diff, declared) = std::thread::scope(|s| {
-        let declared: Vec<_> = match &keys {
-            Some((m, keys)) => vec![
-                s.spawn(move || {
-                    let clean = input.clean.log.index();
-                    mapping_violations(keys, m, "clean", input.clean, &clean)
-                }),
-                s.spawn(move || mapping_violations(keys, m, "faulted", input.faulted, log)),
-            ],
-            None => Vec::new(),
+    let oracles = || -> Vec<(CheckName, Evidence)> {
+        let Some((m, keys)) = &keys else {
+            return Vec::new();
         };
-        let diff = needs_diff
-            .then(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot).differences);
-        let index = Attribution {
-            workload: input.workload,
-            keys: std::cell::OnceCell::new(),
-            log,
-        };
-        let declared: Vec<(CheckName, Evidence)> = declared
-            .into_iter()
-            .flat_map(super::parallel::join)
-            .collect();
-        (index, diff, declared)
-    });
+        let (clean, faulted) = both(
+            parallel,
+            || {
+                let clean = input.clean.log.index();
+                mapping_violations(keys, m, "clean", input.clean, &clean)
+            },
+            || mapping_violations(keys, m, "faulted", input.faulted, log),
+        );
+        clean.into_iter().chain(faulted).collect()
+    };
+    let diff = || {
+        needs_diff.then(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot).differences)
+    };
+    let (diff, declared) = both(parallel, diff, oracles);
+    let index = Attribution {
+        workload: input.workload,
+        keys: std::cell::OnceCell::new(),
+        log,
+    };
     let declared_for = |c: CheckName| -> Vec<Evidence> {
         declared
             .iter()
