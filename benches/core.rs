@@ -3,7 +3,8 @@
 //! alone), workload generation, and the differential diff at 10k, 100k and
 //! 1M objects (vs the owned implementation it replaced, at 10k and 100k),
 //! and every check over a synthetic run of 10k, 100k and 1M events (vs
-//! cloning the two observations they read).
+//! cloning the two observations they read, and vs the floor of reading
+//! every string of both once).
 
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -154,6 +155,23 @@ fn checks(c: &mut Criterion) {
             |bench, _| {
                 let run = run();
                 bench.iter(|| black_box((run.clean.clone(), run.faulted.clone())))
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new(
+                "floor: read every string of both observations, 2 threads",
+                n,
+            ),
+            &n,
+            |bench, _| {
+                let run = run();
+                bench.iter(|| {
+                    std::thread::scope(|s| {
+                        let clean = s.spawn(|| observation::read_every_string(&run.clean));
+                        let faulted = observation::read_every_string(&run.faulted);
+                        black_box((clean.join().unwrap(), faulted))
+                    })
+                })
             },
         );
         g.bench_with_input(BenchmarkId::new("run_checks", n), &n, |bench, _| {

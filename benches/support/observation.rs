@@ -394,3 +394,43 @@ pub fn synthetic(n: usize, seed: u64) -> Synthetic {
         faulted,
     }
 }
+
+/// Reads every string of `run` once (its length and first byte): the least
+/// any check that looks at every recorded fact must do, and so a floor for
+/// `run_checks`. Returns a sum the caller must `black_box`.
+pub fn read_every_string(run: &RunObservation) -> u64 {
+    fn s(v: &str) -> u64 {
+        v.len() as u64 + u64::from(v.as_bytes().first().copied().unwrap_or(0))
+    }
+    fn o(v: &Option<String>) -> u64 {
+        v.as_deref().map_or(0, s)
+    }
+    let mut sum = 0;
+    for a in &run.log.attempts {
+        sum += s(&a.event_id) + s(&a.event_type) + o(&a.ticket_id);
+    }
+    for d in &run.log.deliveries {
+        sum += s(&d.event_id) + s(&d.event_type) + s(&d.origin) + s(&d.traceparent);
+    }
+    for r in &run.crm_requests {
+        sum += s(&r.method) + s(&r.path) + o(&r.query) + o(&r.object_type) + o(&r.operation);
+        sum += o(&r.traceparent) + o(&r.fault);
+        sum += r.affected.iter().map(|(t, id)| s(t) + s(id)).sum::<u64>();
+        sum += r.violations.iter().map(|v| s(&v.pointer)).sum::<u64>();
+    }
+    for (object_type, objects) in &run.snapshot.objects {
+        sum += s(object_type);
+        for object in objects {
+            sum += s(&object.object_type) + s(&object.id);
+            sum += object
+                .properties
+                .iter()
+                .map(|(k, v)| s(k) + s(v))
+                .sum::<u64>();
+        }
+    }
+    for a in &run.snapshot.associations {
+        sum += s(&a.from_type) + s(&a.from_id) + s(&a.to_type) + s(&a.to_id) + s(&a.category);
+    }
+    sum
+}

@@ -14,26 +14,42 @@ use crate::workload::{EventKind, Workload};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::BTreeSet;
 
-/// What differences are attributed with: the workload's keys (indexed on
-/// first use: a run without differences needs none) and the faulted run's
-/// delivery log.
+/// What differences are attributed with: the workload's keys that the
+/// differences name (indexed on first use: a run without differences needs
+/// none) and the faulted run's delivery log.
 struct Attribution<'w, 'l> {
     workload: &'w Workload,
+    diffs: &'l [Difference],
     keys: std::cell::OnceCell<KeyIndex<'w>>,
     log: &'l LogIndex<'w>,
 }
 
 impl<'w> Attribution<'w, '_> {
     fn keys(&self) -> &KeyIndex<'w> {
-        self.keys.get_or_init(|| KeyIndex::new(self.workload))
+        self.keys.get_or_init(|| {
+            KeyIndex::new(
+                self.workload,
+                self.diffs.iter().flat_map(Difference::values),
+            )
+        })
     }
 }
 
 /// Maps helpdesk key values (ticket ids, comment ids, emails) to event ids,
-/// borrowed from the workload.
+/// borrowed from the workload; only the values that some given texts name
+/// (whole or as words) are indexed.
 pub(crate) struct KeyIndex<'w> {
     /// Key value → (specificity, event ids); lower specificity is more precise.
     by_value: HashMap<&'w str, (u8, Vec<&'w str>)>,
+}
+
+/// `value` and its words: the texts a key value is looked up as.
+fn words(value: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(value).chain(
+        value
+            .split(|c: char| c.is_whitespace() || c == ',' || c == ':' || c == '=')
+            .filter(|w| !w.is_empty()),
+    )
 }
 
 /// Specificity of a key: a comment id names one event, a ticket id all the
@@ -43,9 +59,15 @@ const TICKET: u8 = 1;
 const EMAIL: u8 = 2;
 
 impl<'w> KeyIndex<'w> {
-    pub(crate) fn new(workload: &'w Workload) -> KeyIndex<'w> {
-        let mut by_value: HashMap<&str, (u8, Vec<&str>)> =
-            HashMap::with_capacity(workload.events.len() + workload.users.len());
+    /// Indexes the keys of `workload` that `texts` name, whole or as words
+    /// (see [`KeyIndex::related`]): on a large run, the few that differences
+    /// name, not every key of the workload.
+    pub(crate) fn new<'t>(
+        workload: &'w Workload,
+        texts: impl IntoIterator<Item = &'t str>,
+    ) -> KeyIndex<'w> {
+        let named: HashSet<&str> = texts.into_iter().flat_map(words).collect();
+        let mut by_value: HashMap<&str, (u8, Vec<&str>)> = HashMap::new();
         let mut add = |key: &'w str, rank: u8, id: &'w str| {
             by_value
                 .entry(key)
@@ -53,27 +75,35 @@ impl<'w> KeyIndex<'w> {
                 .1
                 .push(id)
         };
-        let mut requester_of: HashMap<&str, &str> = HashMap::new();
+        // The requesters whose emails are named: user id → emails.
+        let mut emails: HashMap<&str, Vec<&str>> = HashMap::new();
+        for u in workload
+            .users
+            .iter()
+            .filter(|u| named.contains(u.email.as_str()))
+        {
+            emails.entry(&u.id).or_default().push(&u.email);
+        }
         for e in &workload.events {
             if let Some(t) = &e.ticket_id {
-                add(t, TICKET, &e.id);
-                if e.kind == EventKind::TicketCreated
-                    && let Some(r) = e.body["detail"]["requester_id"].as_str()
+                if named.contains(t.as_str()) {
+                    add(t, TICKET, &e.id);
+                }
+                if !emails.is_empty()
+                    && e.kind == EventKind::TicketCreated
+                    && let Some(named_emails) = e.body["detail"]["requester_id"]
+                        .as_str()
+                        .and_then(|r| emails.get(r))
                 {
-                    requester_of.insert(&e.id, r);
+                    for email in named_emails {
+                        add(email, EMAIL, &e.id);
+                    }
                 }
             }
-            if let Some(c) = &e.comment_id {
+            if let Some(c) = &e.comment_id
+                && named.contains(c.as_str())
+            {
                 add(c, COMMENT, &e.id);
-            }
-        }
-        let mut events_of: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (event, r) in &requester_of {
-            events_of.entry(r).or_default().push(event);
-        }
-        for user in &workload.users {
-            for event in events_of.get(user.id.as_str()).into_iter().flatten() {
-                add(&user.email, EMAIL, event);
             }
         }
         KeyIndex { by_value }
@@ -86,12 +116,7 @@ impl<'w> KeyIndex<'w> {
         let mut best = u8::MAX;
         let mut out = BTreeSet::new();
         for value in values {
-            let words = std::iter::once(value).chain(
-                value
-                    .split(|c: char| c.is_whitespace() || c == ',' || c == ':' || c == '=')
-                    .filter(|w| !w.is_empty()),
-            );
-            for w in words {
+            for w in words(value) {
                 if let Some((rank, ids)) = self.by_value.get(w) {
                     if *rank < best {
                         best = *rank;
@@ -190,22 +215,22 @@ pub(crate) fn state_checks_in<'a>(
     let unknown = unknown_reason(input);
     // Every check not skipped and not unknown reads the diff.
     let needs_diff = unknown.is_none() && wanted.iter().any(|&c| skipped(c).is_none());
-    // The declared-mapping oracle of each run and the diff are independent.
-    let keys = input
-        .mapping
-        .filter(|_| unknown.is_none())
-        .map(|m| (m, WorkloadKeys::new(input.workload)));
+    // The declared-mapping oracle of each run and the diff are independent;
+    // so are the workload's keys and the clean run's log index.
+    let mapping = input.mapping.filter(|_| unknown.is_none());
     let oracles = || -> Vec<(CheckName, Evidence)> {
-        let Some((m, keys)) = &keys else {
+        let Some(m) = mapping else {
             return Vec::new();
         };
+        let (keys, clean_log) = both(
+            parallel,
+            || WorkloadKeys::new(input.workload),
+            || input.clean.log.index(),
+        );
         let (clean, faulted) = both(
             parallel,
-            || {
-                let clean = input.clean.log.index();
-                mapping_violations(keys, m, "clean", input.clean, &clean)
-            },
-            || mapping_violations(keys, m, "faulted", input.faulted, log),
+            || mapping_violations(&keys, m, "clean", input.clean, &clean_log),
+            || mapping_violations(&keys, m, "faulted", input.faulted, log),
         );
         clean.into_iter().chain(faulted).collect()
     };
@@ -213,8 +238,10 @@ pub(crate) fn state_checks_in<'a>(
         needs_diff.then(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot).differences)
     };
     let (diff, declared) = both(parallel, diff, oracles);
+    let diffs = diff.as_deref().unwrap_or_default();
     let index = Attribution {
         workload: input.workload,
+        diffs,
         keys: std::cell::OnceCell::new(),
         log,
     };
@@ -225,7 +252,6 @@ pub(crate) fn state_checks_in<'a>(
             .map(|(_, e)| e.clone())
             .collect()
     };
-    let diffs = diff.as_deref().unwrap_or_default();
     wanted
         .into_iter()
         .map(|check| {
@@ -1182,12 +1208,31 @@ mod tests {
     #[test]
     fn key_index_prefers_the_most_specific_key() {
         let workload = workload();
-        let index = KeyIndex::new(&workload);
+        let index = KeyIndex::new(
+            &workload,
+            [
+                NOTE_BODY,
+                TICKET_2,
+                ADA,
+                "unrelated words",
+                "requester2@x.example",
+            ],
+        );
         // A note body naming the comment and its ticket: the comment wins.
         assert_eq!(index.related([NOTE_BODY]), vec![COMMENT_1.to_string()]);
         assert_eq!(index.related([TICKET_2]), vec![CREATE_2.to_string()]);
         // An email names the creations of its requester's tickets.
         assert_eq!(index.related([ADA]), vec![CREATE_1.to_string()]);
         assert!(index.related(["unrelated words"]).is_empty());
+    }
+
+    #[test]
+    fn key_index_holds_only_the_keys_its_texts_name() {
+        let workload = workload();
+        let index = KeyIndex::new(&workload, [format!("note on {TICKET_2}").as_str()]);
+        assert_eq!(index.related([TICKET_2]), vec![CREATE_2.to_string()]);
+        // Ada's email and the comment were not named: not indexed.
+        assert!(index.related([ADA]).is_empty());
+        assert!(index.related([NOTE_BODY]).is_empty());
     }
 }
