@@ -394,16 +394,22 @@ struct AssociationKey<'a> {
 }
 
 impl<'a> Groups<'a> {
-    fn resolve(&self, ids: &Ids<'a>, a: &'a Association) -> AssociationKey<'a> {
+    /// Resolves `a`'s ends. Its types are replaced by the equal strings of
+    /// `types` (the snapshots' object types) when there are some: a key is
+    /// then compared with strings that stay in cache, not with the type
+    /// strings of another association somewhere on the heap.
+    fn resolve(&self, ids: &Ids<'a>, types: &[&'a str], a: &'a Association) -> AssociationKey<'a> {
+        let canonical = |t: &'a str| types.iter().copied().find(|c| *c == t).unwrap_or(t);
+        let (from_type, to_type) = (canonical(&a.from_type), canonical(&a.to_type));
         let end = |t: &'a str, id: &'a str| match ids.get(&(t, id)) {
             Some(g) => End::Object(*g),
             None => End::Id(id),
         };
         AssociationKey {
-            from_type: &a.from_type,
-            from: end(&a.from_type, &a.from_id),
-            to_type: &a.to_type,
-            to: end(&a.to_type, &a.to_id),
+            from_type,
+            from: end(from_type, &a.from_id),
+            to_type,
+            to: end(to_type, &a.to_id),
             type_id: a.type_id,
         }
     }
@@ -518,11 +524,20 @@ fn diff_on(expected: &CrmSnapshot, actual: &CrmSnapshot, parallel: bool) -> Stat
     let keys: [Vec<AssociationKey>; 2] = {
         let groups = &groups;
         let states = [expected, actual];
+        let mut types: Vec<&str> = expected.objects.keys().map(String::as_str).collect();
+        types.extend(
+            actual
+                .objects
+                .keys()
+                .filter(|t| !expected.objects.contains_key(*t))
+                .map(String::as_str),
+        );
+        let types = &types;
         let resolved = |side: usize| -> Vec<AssociationKey> {
             states[side]
                 .associations
                 .iter()
-                .map(|a| groups.resolve(&ids[side], a))
+                .map(|a| groups.resolve(&ids[side], types, a))
                 .collect()
         };
         let (e, a) = both(parallel, || resolved(EXPECTED), || resolved(ACTUAL));
