@@ -721,6 +721,71 @@ mod tests {
     }
 
     #[test]
+    fn invalid_properties_are_reported_before_a_conflict_and_values_become_text() {
+        let mut s = Store::new();
+        let none = Renames::new();
+        let c = s
+            .create(
+                "contacts",
+                &props(json!({"email": "ada@example.com", "phone": 5, "firstname": null, "company": true})),
+                &[],
+                &none,
+            )
+            .unwrap();
+        assert_eq!(c.properties["phone"], "5");
+        assert_eq!(c.properties["firstname"], "");
+        assert_eq!(c.properties["company"], "true");
+        // The same email with an unknown property: HubSpot's 400, not the 409.
+        let e = s
+            .create(
+                "contacts",
+                &props(json!({"email": "ADA@example.com", "nope": "x"})),
+                &[],
+                &none,
+            )
+            .unwrap_err();
+        assert_eq!((e.status, e.conflict_with), (400, None));
+        let e = s
+            .create(
+                "contacts",
+                &props(json!({"email": "ADA@example.com", "firstname": "Ada"})),
+                &[],
+                &none,
+            )
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        assert_eq!(e.conflict_with, Some(c.id.parse().unwrap()));
+        assert_eq!(s.list("contacts").len(), 1);
+        // An update to another contact's email conflicts; to its own does not.
+        let d = s
+            .create(
+                "contacts",
+                &props(json!({"email": "bob@example.com"})),
+                &[],
+                &none,
+            )
+            .unwrap();
+        let e = s
+            .update(
+                "contacts",
+                &d.id,
+                None,
+                &props(json!({"email": "ada@example.com"})),
+                &none,
+            )
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        s.update(
+            "contacts",
+            &d.id,
+            None,
+            &props(json!({"email": "bob@example.com"})),
+            &none,
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn upsert_creates_then_updates() {
         let mut s = Store::new();
         let none = Renames::new();
