@@ -91,14 +91,23 @@ struct Extras {
 
 /// What a request is, for [`Record::new`].
 pub(super) struct Arrival<'a> {
+    /// Arrival number.
     pub(super) seq: u64,
+    /// Arrival, in nanoseconds after the server started.
     pub(super) at_nanos: u64,
+    /// HTTP method.
     pub(super) method: &'a str,
+    /// Path, as sent.
     pub(super) path: &'a str,
+    /// Query string, as sent.
     pub(super) query: Option<&'a str>,
+    /// Object type of the route.
     pub(super) object_type: Option<&'a str>,
+    /// Operation of the route.
     pub(super) operation: Option<&'a str>,
+    /// Whether the bearer token was right.
     pub(super) authorized: bool,
+    /// The W3C `traceparent` header.
     pub(super) traceparent: Option<&'a str>,
 }
 
