@@ -3,6 +3,7 @@
 //! that the server's worker threads do not take one lock in turn, and turned
 //! into [`RecordedRequest`]s when read.
 
+use super::schema::OBJECT_TYPES;
 use super::server::RecordedRequest;
 use crate::contract::Violation;
 use std::borrow::Cow;
@@ -10,20 +11,56 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// A name that is usually one of a few known ones (a method, an object
-/// type, an operation): those are borrowed, only others are allocated.
-pub(super) type Name = Cow<'static, str>;
+/// A name that is usually one of a few known ones (an operation): those
+/// are borrowed, only others are allocated.
+pub(crate) type Name = Cow<'static, str>;
 
-/// `name` as one of `known` without allocating, else an owned copy.
-pub(super) fn name_among(known: &[&'static str], name: &str) -> Name {
+/// The methods a record names in one byte.
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The operations a record names in one byte (what `Route::operation`
+/// answers; another name, e.g. a batch operation HubSpot does not have,
+/// is spelled out in the record's extras).
+const OPERATIONS: &[&str] = &[
+    "create",
+    "list",
+    "read",
+    "update",
+    "archive",
+    "search",
+    "batch-create",
+    "batch-read",
+    "batch-update",
+    "batch-upsert",
+    "batch-archive",
+    "associate",
+    "associations",
+    "properties",
+];
+
+/// A name in one byte: its index in its table of known names, [`ABSENT`],
+/// or [`SPELLED`] when the record's extras hold it.
+type Code = u8;
+/// No name (a route without an object type or operation).
+const ABSENT: Code = u8::MAX;
+/// A name outside its table, kept in the record's extras.
+const SPELLED: Code = u8::MAX - 1;
+
+/// `name`'s code among `known`, or [`SPELLED`].
+fn code_among(known: &[&str], name: &str) -> Code {
     known
         .iter()
-        .find(|k| **k == name)
-        .map_or_else(|| Cow::Owned(name.to_owned()), |k| Cow::Borrowed(*k))
+        .position(|k| *k == name)
+        .and_then(|i| Code::try_from(i).ok())
+        .filter(|c| *c < SPELLED)
+        .unwrap_or(SPELLED)
 }
 
-/// One request as recorded: what [`RecordedRequest`] holds, in less room
-/// (times in nanoseconds, known names borrowed, boxed strings and slices).
+/// One request as recorded: what [`RecordedRequest`] holds, in less room,
+/// as every request of a run (a load test: millions) keeps one. Times are
+/// nanoseconds; the method, object type and operation are a byte each;
+/// what few requests have (a query, a fault, violations, unknown names)
+/// is boxed apart.
 #[derive(Debug, Default)]
 pub(super) struct Record {
     pub(super) seq: u64,
@@ -31,37 +68,147 @@ pub(super) struct Record {
     pub(super) at_nanos: u64,
     /// Time to the answer (or to the abort), in nanoseconds.
     pub(super) duration_nanos: u64,
-    pub(super) method: Name,
-    pub(super) path: Box<str>,
-    pub(super) query: Option<Box<str>>,
-    pub(super) object_type: Option<Name>,
-    pub(super) operation: Option<Name>,
+    path: Box<str>,
+    pub(super) traceparent: Option<Box<str>>,
+    pub(super) affected: Box<[(String, String)]>,
+    extras: Option<Box<Extras>>,
+    method: Code,
+    object_type: Code,
+    operation: Code,
     pub(super) status: u16,
     pub(super) authorized: bool,
-    pub(super) traceparent: Option<Box<str>>,
-    pub(super) fault: Option<Box<str>>,
-    pub(super) violations: Box<[Violation]>,
-    pub(super) affected: Box<[(String, String)]>,
+}
+
+/// The parts of a [`Record`] that few requests have.
+#[derive(Debug, Default)]
+struct Extras {
+    query: Option<Box<str>>,
+    fault: Option<Box<str>>,
+    violations: Box<[Violation]>,
+    /// Names outside the tables: method, object type, operation.
+    names: [Option<Box<str>>; 3],
+}
+
+/// What a request is, for [`Record::new`].
+pub(super) struct Arrival<'a> {
+    /// Arrival number.
+    pub(super) seq: u64,
+    /// Arrival, in nanoseconds after the server started.
+    pub(super) at_nanos: u64,
+    /// HTTP method.
+    pub(super) method: &'a str,
+    /// Path, as sent.
+    pub(super) path: &'a str,
+    /// Query string, as sent.
+    pub(super) query: Option<&'a str>,
+    /// Object type of the route.
+    pub(super) object_type: Option<&'a str>,
+    /// Operation of the route.
+    pub(super) operation: Option<&'a str>,
+    /// Whether the bearer token was right.
+    pub(super) authorized: bool,
+    /// The W3C `traceparent` header.
+    pub(super) traceparent: Option<&'a str>,
 }
 
 impl Record {
+    /// The record of a request that has just arrived (no answer yet).
+    pub(super) fn new(arrival: Arrival<'_>) -> Record {
+        let mut record = Record {
+            seq: arrival.seq,
+            at_nanos: arrival.at_nanos,
+            path: arrival.path.into(),
+            traceparent: arrival.traceparent.map(Into::into),
+            authorized: arrival.authorized,
+            ..Record::default()
+        };
+        let names = [
+            (METHODS, Some(arrival.method)),
+            (OBJECT_TYPES, arrival.object_type),
+            (OPERATIONS, arrival.operation),
+        ];
+        for (i, (known, name)) in names.into_iter().enumerate() {
+            let code = name.map_or(ABSENT, |n| code_among(known, n));
+            if code == SPELLED {
+                record.extras().names[i] = name.map(Into::into);
+            }
+            match i {
+                0 => record.method = code,
+                1 => record.object_type = code,
+                _ => record.operation = code,
+            }
+        }
+        if let Some(query) = arrival.query {
+            record.extras().query = Some(query.into());
+        }
+        record
+    }
+
+    /// The extras, boxed when first needed.
+    fn extras(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Name `i` of the record (0 method, 1 object type, 2 operation).
+    fn name(&self, i: usize) -> Option<&str> {
+        let (code, known) = match i {
+            0 => (self.method, METHODS),
+            1 => (self.object_type, OBJECT_TYPES),
+            _ => (self.operation, OPERATIONS),
+        };
+        match code {
+            ABSENT => None,
+            SPELLED => self.extras.as_ref()?.names[i].as_deref(),
+            c => known.get(usize::from(c)).copied(),
+        }
+    }
+
+    /// The operation (`create`, `search`, `batch-upsert`, …), if the route has one.
+    pub(super) fn operation(&self) -> Option<&str> {
+        self.name(2)
+    }
+
+    /// The query string.
+    pub(super) fn query(&self) -> Option<&str> {
+        self.extras.as_ref()?.query.as_deref()
+    }
+
+    /// The fault that fired, if any.
+    pub(super) fn fault(&self) -> Option<&str> {
+        self.extras.as_ref()?.fault.as_deref()
+    }
+
+    /// Notes the fault that fired (the last one noted is kept).
+    pub(super) fn set_fault(&mut self, label: impl Into<Box<str>>) {
+        self.extras().fault = Some(label.into());
+    }
+
+    /// Notes the contract violations of the body.
+    pub(super) fn set_violations(&mut self, violations: Vec<Violation>) {
+        self.extras().violations = violations.into();
+    }
+
     /// The public form.
     fn to_request(&self) -> RecordedRequest {
-        let text = |s: &Option<Box<str>>| s.as_deref().map(str::to_owned);
+        let text = |s: Option<&str>| s.map(str::to_owned);
         RecordedRequest {
             seq: self.seq,
             at: Duration::from_nanos(self.at_nanos),
             duration: Duration::from_nanos(self.duration_nanos),
-            method: self.method.clone().into_owned(),
+            method: self.name(0).unwrap_or_default().to_owned(),
             path: self.path.clone().into(),
-            query: text(&self.query),
-            object_type: self.object_type.clone().map(Cow::into_owned),
-            operation: self.operation.clone().map(Cow::into_owned),
+            query: text(self.query()),
+            object_type: text(self.name(1)),
+            operation: text(self.operation()),
             status: self.status,
             authorized: self.authorized,
-            traceparent: text(&self.traceparent),
-            fault: text(&self.fault),
-            violations: self.violations.to_vec(),
+            traceparent: text(self.traceparent.as_deref()),
+            fault: text(self.fault()),
+            violations: self
+                .extras
+                .as_ref()
+                .map(|e| e.violations.to_vec())
+                .unwrap_or_default(),
             affected: self.affected.to_vec(),
         }
     }
@@ -139,13 +286,81 @@ impl Chunks {
 mod tests {
     use super::*;
 
+    fn arrival<'a>(
+        method: &'a str,
+        object_type: Option<&'a str>,
+        operation: Option<&'a str>,
+    ) -> Arrival<'a> {
+        Arrival {
+            seq: 7,
+            at_nanos: 5,
+            method,
+            path: "/crm/v3/objects/contacts",
+            query: None,
+            object_type,
+            operation,
+            authorized: true,
+            traceparent: None,
+        }
+    }
+
     #[test]
-    fn known_names_are_borrowed() {
-        assert!(matches!(
-            name_among(&["GET", "POST"], "POST"),
-            Cow::Borrowed("POST")
-        ));
-        assert!(matches!(name_among(&["GET"], "PURGE"), Cow::Owned(s) if s == "PURGE"));
+    fn known_names_take_a_byte_others_are_kept_in_full() {
+        let known = Record::new(arrival("POST", Some("contacts"), Some("create")));
+        assert!(known.extras.is_none());
+        let r = known.to_request();
+        assert_eq!(
+            (
+                r.method.as_str(),
+                r.object_type.as_deref(),
+                r.operation.as_deref()
+            ),
+            ("POST", Some("contacts"), Some("create"))
+        );
+        let other = Record::new(arrival("PURGE", Some("deals"), Some("batch-merge")));
+        let r = other.to_request();
+        assert_eq!(
+            (
+                r.method.as_str(),
+                r.object_type.as_deref(),
+                r.operation.as_deref()
+            ),
+            ("PURGE", Some("deals"), Some("batch-merge"))
+        );
+        let none = Record::new(arrival("GET", None, None)).to_request();
+        assert_eq!((none.object_type, none.operation), (None, None));
+        assert!(size_of::<Record>() <= 96, "{} bytes", size_of::<Record>());
+    }
+
+    #[test]
+    fn query_fault_and_violations_round_trip() {
+        let mut record = Record::new(Arrival {
+            query: Some("idProperty=email"),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            ..arrival("GET", Some("contacts"), Some("read"))
+        });
+        assert_eq!(record.query(), Some("idProperty=email"));
+        assert_eq!(record.fault(), None);
+        record.set_fault("crm 503");
+        record.set_violations(vec![Violation {
+            contract: "c.json".into(),
+            pointer: "/x".into(),
+            message: "m".into(),
+        }]);
+        let r = record.to_request();
+        assert_eq!(r.query.as_deref(), Some("idProperty=email"));
+        assert_eq!(r.fault.as_deref(), Some("crm 503"));
+        assert_eq!(r.violations.len(), 1);
+        assert_eq!(r.path, "/crm/v3/objects/contacts");
+        assert!(r.traceparent.is_some());
+        assert_eq!(
+            Record::new(Arrival {
+                query: Some(""),
+                ..arrival("GET", None, None)
+            })
+            .query(),
+            Some("")
+        );
     }
 
     #[test]
@@ -156,12 +371,10 @@ mod tests {
                 let recording = recording.clone();
                 std::thread::spawn(move || {
                     for i in 0..1500 {
-                        recording.push(Record {
+                        recording.push(Record::new(Arrival {
                             seq: i * 4 + t,
-                            method: Cow::Borrowed("POST"),
-                            path: "/crm/v3/objects/contacts".into(),
-                            ..Record::default()
-                        });
+                            ..arrival("POST", None, None)
+                        }));
                     }
                 })
             })

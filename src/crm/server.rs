@@ -7,7 +7,7 @@
 //! the connection, which the client sees as a reset.
 
 use super::fault::{CrmFault, CrmFaultKind, firing, unit_hash};
-use super::recording::{Name, Record, Recording, name_among};
+use super::recording::{Arrival, Name, Record, Recording};
 use super::schema::{OBJECT_TYPES, association_type_id, property_definitions};
 use super::store::{CrmError, CrmSnapshot, Renames, Store, ts};
 use crate::contract::{Contracts, CrmOperation, Violation};
@@ -494,9 +494,6 @@ pub(crate) fn error_reply(e: &CrmError) -> Reply {
     r
 }
 
-/// The methods a request's record names without allocating.
-const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-
 /// The parsed route.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Route {
@@ -693,25 +690,20 @@ where
     let authorized = header(hyper::header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim() == shared.token))
         .unwrap_or(false);
+    let operation = route.operation();
     let mut recorder = Recorder {
         shared,
-        record: Record {
+        record: Record::new(Arrival {
             seq,
             at_nanos: shared.nanos(started),
-            duration_nanos: 0,
-            method: name_among(METHODS, req.method().as_str()),
-            path: req.uri().path().into(),
-            query: req.uri().query().map(Into::into),
-            object_type: route.object_type().map(|t| name_among(OBJECT_TYPES, t)),
-            operation: route.operation(),
-            status: 0,
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            query: req.uri().query(),
+            object_type: route.object_type(),
+            operation: operation.as_deref(),
             authorized,
-            traceparent: header(hyper::header::HeaderName::from_static("traceparent"))
-                .map(Into::into),
-            fault: None,
-            violations: Box::default(),
-            affected: Box::default(),
-        },
+            traceparent: header(hyper::header::HeaderName::from_static("traceparent")),
+        }),
         started,
     };
     let body = match req.into_body().collect().await {
@@ -728,27 +720,34 @@ where
         return Ok(error_reply(&e));
     }
 
-    // Faults.
-    let elapsed = Duration::from_nanos(
-        shared
-            .nanos(Instant::now())
-            .saturating_sub(shared.origin.load(Ordering::Relaxed)),
-    );
-    let firing = firing(
-        &shared.faults.read().unwrap(),
-        shared.seed,
-        seq,
-        elapsed,
-        route.object_type(),
-        recorder.record.operation.as_deref(),
-        route.writes(),
-        matches!(route, Route::Batch(..)),
-    );
+    // Faults (the clock is read only when there are some).
+    let firing = {
+        let faults = shared.faults.read().unwrap();
+        let elapsed = if faults.is_empty() {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(
+                shared
+                    .nanos(Instant::now())
+                    .saturating_sub(shared.origin.load(Ordering::Relaxed)),
+            )
+        };
+        firing(
+            &faults,
+            shared.seed,
+            seq,
+            elapsed,
+            route.object_type(),
+            operation.as_deref(),
+            route.writes(),
+            matches!(route, Route::Batch(..)),
+        )
+    };
     let renames: Renames = firing.renames.iter().cloned().collect();
     let after_commit = firing.after_commit;
     let partial = firing.partial;
     for fault in &firing.before {
-        recorder.record.fault = Some(fault.label().into());
+        recorder.record.set_fault(fault.label());
         match fault_action(&fault.kind) {
             FaultAction::Delay(delay) => tokio::time::sleep(delay).await,
             FaultAction::Hang => {
@@ -764,12 +763,12 @@ where
             FaultAction::None => {}
         }
     }
-    if !renames.is_empty() && recorder.record.fault.is_none() {
+    if !renames.is_empty() && recorder.record.fault().is_none() {
         let labels: Vec<String> = renames
             .iter()
             .map(|((_, f), t)| format!("renamed {f} -> {t}"))
             .collect();
-        recorder.record.fault = Some(labels.join(", ").into());
+        recorder.record.set_fault(labels.join(", "));
     }
 
     // Body and contract.
@@ -801,7 +800,7 @@ where
                 .map(|v| format!("{} {}", v.pointer, v.message))
                 .collect::<Vec<_>>()
                 .join("; ");
-            recorder.record.violations = violations.into();
+            recorder.record.set_violations(violations);
             recorder.record.status = 400;
             return Ok(error_reply(&CrmError::new(
                 400,
@@ -814,7 +813,7 @@ where
     let served = dispatch(
         shared,
         &route,
-        recorder.record.query.as_deref(),
+        recorder.record.query(),
         json_body.as_ref(),
         &renames,
         partial.as_ref().map(|p| p.0),
@@ -828,11 +827,11 @@ where
         Err(e) => (e.status, Err(e)),
     };
     if let Some((_, label)) = partial.filter(|_| status == 207) {
-        recorder.record.fault = Some(label.into());
+        recorder.record.set_fault(label);
     }
     match (after_commit, status) {
         (Some((status, label)), 200..=299) => {
-            recorder.record.fault = Some(label.into());
+            recorder.record.set_fault(label);
             recorder.record.status = status;
             Ok(error_reply(&CrmError::new(
                 status,

@@ -184,18 +184,27 @@ impl Serialize for ErrorBody<'_> {
             }
         }
         if let Some(id) = self.error.conflict_with {
-            /// `{"id": ["<id>"]}`.
-            #[derive(Serialize)]
-            struct Context {
-                id: [String; 1],
-            }
-            map.serialize_entry(
-                "context",
-                &Context {
-                    id: [id.to_string()],
-                },
-            )?;
+            map.serialize_entry("context", &ConflictContext(id))?;
         }
+        map.end()
+    }
+}
+
+/// A conflict's `context`, `{"id": ["<id>"]}`, with the id written as a
+/// JSON string straight from the number (no `String` built per conflict).
+struct ConflictContext(u64);
+
+impl Serialize for ConflictContext {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The id as a JSON string.
+        struct Text(u64);
+        impl Serialize for Text {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&self.0)
+            }
+        }
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("id", &[Text(self.0)])?;
         map.end()
     }
 }
@@ -213,8 +222,10 @@ pub struct Store {
     next_id: u64,
     objects: BTreeMap<String, BTreeMap<u64, CrmObject>>,
     /// Unique property values (lowercased) by object type and property:
-    /// nested so that a lookup borrows its keys instead of building them.
-    unique: HashMap<String, HashMap<String, HashMap<String, u64>>>,
+    /// nested so that a lookup borrows its keys instead of building them;
+    /// foldhash, as the index is only looked up, never iterated, and every
+    /// create and update looks up three keys in it.
+    unique: foldhash::HashMap<String, foldhash::HashMap<String, foldhash::HashMap<String, u64>>>,
     associations: Vec<Association>,
 }
 
@@ -239,14 +250,19 @@ impl Store {
         }
     }
 
-    /// Validates and converts written properties to strings.
-    fn properties(
+    /// Validates written properties and converts them to text, in the
+    /// request's order, without copying them: a create or update finds a
+    /// unique conflict from these before it builds the stored map
+    /// ([`stored`]), so the conflict a retrying SUT causes on every request
+    /// copies nothing. Invalid properties are reported before a conflict,
+    /// as HubSpot does.
+    fn properties<'a>(
         object_type: &str,
-        props: &Map<String, Value>,
+        props: &'a Map<String, Value>,
         renames: &Renames,
-    ) -> Result<BTreeMap<String, String>, CrmError> {
+    ) -> Result<Vec<Written<'a>>, CrmError> {
         let defs = property_definitions(object_type);
-        let mut out = BTreeMap::new();
+        let mut out = Vec::with_capacity(props.len());
         let mut invalid = Vec::new();
         for (name, value) in props {
             let renamed_to = renames
@@ -259,16 +275,16 @@ impl Store {
             match defs.iter().find(|d| d.name == stored_name) {
                 Some(d) if !refused && !d.read_only => {
                     let text = match value {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Null => String::new(),
+                        Value::String(s) => Cow::Borrowed(s.as_str()),
+                        Value::Number(n) => Cow::Owned(n.to_string()),
+                        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+                        Value::Null => Cow::Borrowed(""),
                         other => {
                             invalid.push(json!({"isValid": false, "message": format!("{other} is not a valid value for {name}"), "error": "INVALID_VALUE", "name": name}));
                             continue;
                         }
                     };
-                    out.insert(stored_name.to_owned(), text);
+                    out.push((d.name, text));
                 }
                 Some(d) if d.read_only => invalid.push(json!({
                     "isValid": false,
@@ -301,11 +317,11 @@ impl Store {
     fn unique_conflict(
         &self,
         object_type: &str,
-        props: &BTreeMap<String, String>,
+        props: &[Written<'_>],
         except: Option<u64>,
     ) -> Option<CrmError> {
         for key in unique_names(object_type) {
-            if let Some(v) = props.get(key).filter(|v| !v.is_empty())
+            if let Some(v) = written_value(props, key).filter(|v| !v.is_empty())
                 && let Some(existing) = self.unique_id(object_type, key, v)
                 && Some(existing) != except
             {
@@ -355,8 +371,8 @@ impl Store {
         associations: &[(String, u32, String)],
         renames: &Renames,
     ) -> Result<CrmObject, CrmError> {
-        let props = Self::properties(object_type, props, renames)?;
-        if let Some(e) = self.unique_conflict(object_type, &props, None) {
+        let written = Self::properties(object_type, props, renames)?;
+        if let Some(e) = self.unique_conflict(object_type, &written, None) {
             return Err(e);
         }
         for (to_id, type_id, _) in associations {
@@ -377,7 +393,7 @@ impl Store {
                 ));
             }
         }
-        let object = self.insert(object_type, props);
+        let object = self.insert(object_type, stored(written));
         for (to_id, type_id, category) in associations {
             let to_type = association_target(object_type, *type_id).unwrap_or_default();
             self.associations.push(Association {
@@ -397,13 +413,15 @@ impl Store {
         let id = self.next_id;
         self.next_id += 1;
         let now = Utc::now();
-        props.insert("hs_object_id".into(), id.to_string());
-        props.insert("createdate".into(), ts(now));
-        props.insert(modified_key(object_type).into(), ts(now));
+        let id_text = id.to_string();
+        let created = ts(now);
+        props.insert("hs_object_id".into(), id_text.clone());
+        props.insert(modified_key(object_type).into(), created.clone());
+        props.insert("createdate".into(), created);
         self.index(object_type, id, &props);
         let object = CrmObject {
             object_type: object_type.to_string(),
-            id: id.to_string(),
+            id: id_text,
             properties: props,
             created_at: now,
             updated_at: now,
@@ -453,10 +471,11 @@ impl Store {
         let n = self
             .resolve(object_type, id, id_property)
             .ok_or_else(|| CrmError::not_found(object_type, id))?;
-        let props = Self::properties(object_type, props, renames)?;
-        if let Some(e) = self.unique_conflict(object_type, &props, Some(n)) {
+        let written = Self::properties(object_type, props, renames)?;
+        if let Some(e) = self.unique_conflict(object_type, &written, Some(n)) {
             return Err(e);
         }
+        let props = stored(written);
         self.index(object_type, n, &props);
         let object = self
             .objects
@@ -593,6 +612,31 @@ impl Store {
     }
 }
 
+/// A written property after validation: the name it is stored under (the
+/// old name of an API-version rename) and its value as text, borrowed from
+/// the request when it is a string.
+type Written<'a> = (&'static str, Cow<'a, str>);
+
+/// The value written for `name`; when a name is written twice (a renamed
+/// property beside its old name), the later write, as in [`stored`].
+fn written_value<'p>(written: &'p [Written<'_>], name: &str) -> Option<&'p str> {
+    written
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_ref())
+}
+
+/// The written properties as the store keeps them (a later write of a name
+/// replaces an earlier one).
+fn stored(written: Vec<Written<'_>>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, value) in written {
+        out.insert(name.to_owned(), value.into_owned());
+    }
+    out
+}
+
 /// `s.to_lowercase()`, borrowed when that changes nothing (ASCII without
 /// capitals: the usual email or external id).
 fn lowercase(s: &str) -> Cow<'_, str> {
@@ -674,6 +718,71 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.message.contains("PROPERTY_DOESNT_EXIST"));
+    }
+
+    #[test]
+    fn invalid_properties_are_reported_before_a_conflict_and_values_become_text() {
+        let mut s = Store::new();
+        let none = Renames::new();
+        let c = s
+            .create(
+                "contacts",
+                &props(json!({"email": "ada@example.com", "phone": 5, "firstname": null, "company": true})),
+                &[],
+                &none,
+            )
+            .unwrap();
+        assert_eq!(c.properties["phone"], "5");
+        assert_eq!(c.properties["firstname"], "");
+        assert_eq!(c.properties["company"], "true");
+        // The same email with an unknown property: HubSpot's 400, not the 409.
+        let e = s
+            .create(
+                "contacts",
+                &props(json!({"email": "ADA@example.com", "nope": "x"})),
+                &[],
+                &none,
+            )
+            .unwrap_err();
+        assert_eq!((e.status, e.conflict_with), (400, None));
+        let e = s
+            .create(
+                "contacts",
+                &props(json!({"email": "ADA@example.com", "firstname": "Ada"})),
+                &[],
+                &none,
+            )
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        assert_eq!(e.conflict_with, Some(c.id.parse().unwrap()));
+        assert_eq!(s.list("contacts").len(), 1);
+        // An update to another contact's email conflicts; to its own does not.
+        let d = s
+            .create(
+                "contacts",
+                &props(json!({"email": "bob@example.com"})),
+                &[],
+                &none,
+            )
+            .unwrap();
+        let e = s
+            .update(
+                "contacts",
+                &d.id,
+                None,
+                &props(json!({"email": "ada@example.com"})),
+                &none,
+            )
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        s.update(
+            "contacts",
+            &d.id,
+            None,
+            &props(json!({"email": "bob@example.com"})),
+            &none,
+        )
+        .unwrap();
     }
 
     #[test]
