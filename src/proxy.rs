@@ -30,7 +30,7 @@
 
 use crate::contract::{Contracts, Violation};
 use crate::crm::server::{FaultAction, Reply, Route, error_reply, fault_action};
-use crate::crm::{CrmError, CrmFault, CrmFaultKind, firing};
+use crate::crm::{CrmError, CrmFault, CrmFaultKind};
 use crate::history::DeliveryStatus;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -727,16 +727,12 @@ async fn forward(
     body: Bytes,
     exchange: &mut Exchange,
 ) -> Result<Reply, Closed> {
-    let operation = route.operation();
-    let fired = firing(
+    let fired = route.firing(
         &shared.config.faults,
         shared.config.seed,
         seq,
         elapsed,
-        route.object_type(),
-        operation.as_deref(),
-        route.writes(),
-        matches!(route, Route::Batch(..)),
+        route.operation().as_deref(),
     );
     for fault in &fired.before {
         exchange.fault = Some(fault.label());

@@ -21,7 +21,7 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 /// The operations a record names in one byte (what `Route::operation`
 /// answers; another name, e.g. a batch operation HubSpot does not have,
 /// is spelled out in the record's extras).
-const OPERATIONS: &[&str] = &[
+pub(super) const OPERATIONS: &[&str] = &[
     "create",
     "list",
     "read",

@@ -6,7 +6,7 @@
 //! close a connection without answering: a service error makes hyper drop
 //! the connection, which the client sees as a reset.
 
-use super::fault::{CrmFault, CrmFaultKind, firing, unit_hash};
+use super::fault::{CrmFault, CrmFaultKind, Firing, firing, unit_hash};
 use super::recording::{Arrival, Name, Record, Recording};
 use super::schema::{OBJECT_TYPES, association_type_id, property_definitions};
 use super::store::{CrmError, CrmSnapshot, Renames, Store, ts};
@@ -637,6 +637,31 @@ impl Route {
             Route::Create(_) | Route::Update(..) | Route::Archive(..) | Route::Associate(..)
         ) || matches!(self, Route::Batch(_, op) if op != "read")
     }
+
+    /// The faults of `faults` that fire for request `seq` of this route,
+    /// `elapsed` into the fault window ([`firing`], scoped by the route's
+    /// object type, whether it writes and whether it is a batch);
+    /// `operation` is the route's [`Route::operation`], which the caller
+    /// has at hand.
+    pub(crate) fn firing(
+        &self,
+        faults: &[CrmFault],
+        seed: u64,
+        seq: u64,
+        elapsed: Duration,
+        operation: Option<&str>,
+    ) -> Firing {
+        firing(
+            faults,
+            seed,
+            seq,
+            elapsed,
+            self.object_type(),
+            operation,
+            self.writes(),
+            matches!(self, Route::Batch(..)),
+        )
+    }
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
@@ -732,16 +757,7 @@ where
                     .saturating_sub(shared.origin.load(Ordering::Relaxed)),
             )
         };
-        firing(
-            &faults,
-            shared.seed,
-            seq,
-            elapsed,
-            route.object_type(),
-            operation.as_deref(),
-            route.writes(),
-            matches!(route, Route::Batch(..)),
-        )
+        route.firing(&faults, shared.seed, seq, elapsed, operation.as_deref())
     };
     let renames: Renames = firing.renames.iter().cloned().collect();
     let after_commit = firing.after_commit;
@@ -1271,6 +1287,37 @@ fn batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_a_route_names_is_recorded_in_a_byte() {
+        let routes = [
+            (Method::POST, "/crm/v3/objects/contacts"),
+            (Method::GET, "/crm/v3/objects/contacts"),
+            (Method::GET, "/crm/v3/objects/contacts/1"),
+            (Method::PATCH, "/crm/v3/objects/contacts/1"),
+            (Method::DELETE, "/crm/v3/objects/contacts/1"),
+            (Method::POST, "/crm/v3/objects/contacts/search"),
+            (Method::POST, "/crm/v3/objects/contacts/batch/create"),
+            (Method::POST, "/crm/v3/objects/contacts/batch/read"),
+            (Method::POST, "/crm/v3/objects/contacts/batch/update"),
+            (Method::POST, "/crm/v3/objects/contacts/batch/upsert"),
+            (Method::POST, "/crm/v3/objects/contacts/batch/archive"),
+            (
+                Method::PUT,
+                "/crm/v4/objects/notes/1/associations/default/tickets/2",
+            ),
+            (Method::GET, "/crm/v4/objects/notes/1/associations/tickets"),
+            (Method::GET, "/crm/v3/properties/contacts"),
+        ];
+        for (method, path) in routes {
+            let operation = Route::parse(&method, path).operation();
+            let operation = operation.as_deref().unwrap_or_else(|| panic!("{path}"));
+            assert!(
+                super::super::recording::OPERATIONS.contains(&operation),
+                "{method} {path}: {operation}"
+            );
+        }
+    }
 
     #[test]
     fn routes() {
