@@ -230,7 +230,7 @@ impl Producer {
     /// of the producer's throughput when other work shared the cores (no
     /// difference on an idle machine; see `BENCHMARKS.md`). Dropping the
     /// returned future aborts the task and with it every delivery in
-    /// flight, as before; a panic in the task is resumed here.
+    /// flight; a panic in the task is resumed here.
     pub async fn deliver(
         &self,
         units: Vec<Unit>,

@@ -20,9 +20,9 @@ pub fn applicable(input: &CheckInput) -> Vec<CheckName> {
 
 /// Runs every applicable check; results in [`CheckName::ALL`] order.
 ///
-/// On a large run (4,096 events or more) the state checks (the
-/// diff and the declared-mapping oracle, most of the work) run on a thread
-/// of their own beside the others.
+/// On a large run (4,096 events or more) the state checks (the diff and
+/// the declared-mapping oracle, most of the work) run on a thread of their
+/// own beside the others.
 pub fn run_checks(input: &CheckInput) -> Vec<CheckResult> {
     run_checks_on(input, input.workload.events.len() >= PARALLEL_FROM)
 }
