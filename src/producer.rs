@@ -778,6 +778,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_reset_on_a_reused_connection_is_resent_and_recorded() {
+        // Each connection: the first request is answered 200, the second is
+        // read and then the connection is reset, before any answer byte.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    for answer in [true, false] {
+                        let mut request = Vec::new();
+                        let mut buf = [0u8; 4096];
+                        // The head, then the two-byte body `{}`.
+                        while !request.ends_with(b"\r\n\r\n{}") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => request.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        if answer {
+                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                            stream.write_all(ok).await.unwrap();
+                        } else {
+                            stream.set_zero_linger().unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let units = (0..3)
+            .map(|i| Unit::now(planned(&format!("e{i}"))))
+            .collect();
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        producer_for(&url, 1)
+            .deliver(units, Instant::now(), log.clone(), Arc::default())
+            .await;
+        let log = log.lock().unwrap();
+        assert!(
+            log.attempts
+                .iter()
+                .all(|a| a.outcome == AttemptOutcome::Acked { status: 200 } && a.attempt == 1),
+            "{:?}",
+            log.attempts
+        );
+        // The first went out on a fresh connection; the other two were
+        // written on a reused one, reset, and written again.
+        assert_eq!(log.resent, [1, 2]);
+        assert!(!log.was_resent(0) && log.was_resent(1) && log.was_resent(2));
+        assert_eq!(requests.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
     async fn rotated_deliveries_carry_a_signature_for_each_secret() {
         type Seen = Arc<std::sync::Mutex<Vec<(http::HeaderMap, Vec<u8>)>>>;
         let seen: Seen = Arc::default();

@@ -129,22 +129,19 @@ impl Request {
     /// visible ASCII, spaces, tabs or bytes above 127, as in
     /// `http::HeaderValue`.
     pub(crate) fn header(&mut self, name: &str, value: &[u8]) -> Result<(), SendError> {
-        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        if name.is_empty() || !name.bytes().all(token) {
+        if name.is_empty() || !name.bytes().all(|b| TOKEN[usize::from(b)]) {
             return Err(SendError::InvalidRequest(format!(
                 "invalid header name {name:?}"
             )));
         }
-        if let Some(b) = value
-            .iter()
-            .find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        {
+        if let Some(b) = value.iter().find(|&&b| !FIELD_VALUE[usize::from(b)]) {
             return Err(SendError::InvalidRequest(format!(
                 "{name}: invalid byte {b:#04x} in the header value"
             )));
         }
-        self.bytes
-            .extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes[start..].make_ascii_lowercase();
         self.bytes.extend_from_slice(b": ");
         self.bytes.extend_from_slice(value);
         self.bytes.extend_from_slice(b"\r\n");
@@ -165,6 +162,48 @@ impl Request {
         &self.bytes
     }
 }
+
+/// The bytes of a token (RFC 9110), such as a header name.
+const TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// The bytes a header value may hold (as `http::HeaderValue` allows):
+/// anything but control characters other than tab.
+const FIELD_VALUE: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b == 0x09;
+        b += 1;
+    }
+    table[0x7f] = false;
+    table
+};
 
 /// Appends `n` in decimal, without allocating.
 fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
@@ -223,7 +262,7 @@ impl Connections {
     /// request was written on a reused connection that failed before
     /// answering and then written again on a fresh one (see the module
     /// documentation); it is set before the second write, so an attempt
-    /// that times out after it still knows.
+    /// that times out during it still knows.
     pub(crate) async fn send(
         &self,
         request: &Request,
@@ -246,10 +285,10 @@ impl Connections {
         if !(reused && failure.replayable()) {
             return Err(failure.error);
         }
-        if failure.written {
-            *resent = true;
-        }
         let mut connection = Connection::open(&endpoint.authority).await?;
+        // Set before the second write, so that a timeout during it still
+        // knows; not set when the first write handed nothing to the kernel.
+        *resent = failure.written;
         let answer = connection.exchange(request).await.map_err(|f| f.error)?;
         self.release(connection, answer.keep_alive);
         Ok(answer.answer)
