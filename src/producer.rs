@@ -5,6 +5,14 @@
 //!
 //! A 2xx is an ack (the SUT owns the event); 408, 429, 5xx, timeouts and
 //! connection errors are retried; any other 4xx is a permanent rejection.
+//!
+//! Requests go out on keep-alive HTTP/1.1 connections of the producer's own
+//! small client (`producer::connections`), driven by each attempt on a
+//! single-threaded runtime of the producer's own. Within an attempt, a
+//! request on a reused connection that breaks before any byte of the answer
+//! arrived is sent once more on a fresh connection (a delivery carries its
+//! event id, so it is replayable, as Go's `net/http` treats requests with an
+//! idempotency key); the log records it ([`DeliveryLog::resent`]).
 
 use crate::history::{
     Attempt, AttemptOutcome, DeliveryLog, DeliveryRecord, DeliveryStatus, SignatureMode,
@@ -223,7 +231,8 @@ impl Producer {
     /// spend their time waiting on the network, and a task per delivery cost
     /// more than the delivery. That task runs on a single-threaded tokio
     /// runtime on an OS thread of its own (as oha runs its connections), and
-    /// each attempt drives its connection itself ([`connections`]): nothing
+    /// each attempt drives its connection itself (see the module
+    /// documentation): nothing
     /// of a delivery crosses threads, which measured 0.78× oha's request rate
     /// where hyper's connection tasks on the caller's multi-threaded runtime
     /// gave 0.68× (`BENCHMARKS.md`). The returned future only waits for that
