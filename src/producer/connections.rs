@@ -432,9 +432,16 @@ enum Parsed {
 
 /// Parses the answer head at the start of `buf`.
 fn parse_head(buf: &[u8]) -> Result<Parsed, SendError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let length = match response.parse(buf) {
+    // Left uninitialised: httparse writes those it parses (initialising
+    // 100 headers for every answer cost more than parsing them).
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut headers,
+    );
+    let length = match parsed {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
             return Err(SendError::HeadTooLarge);
