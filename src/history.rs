@@ -199,6 +199,16 @@ pub struct DeliveryLog {
     /// replay re-sends). Not serialized: the JSONL log has the attempts.
     #[serde(skip)]
     pub bodies: std::collections::HashMap<String, std::sync::Arc<Vec<u8>>>,
+    /// Positions in `attempts`, ascending, of the attempts whose request
+    /// went out twice: written on a reused keep-alive connection that broke
+    /// before any byte of an answer arrived, then sent again on a fresh
+    /// connection (the producer's one resend, see `producer::connections`).
+    /// Kept beside the attempts rather than in [`Attempt`] so that the
+    /// attempts of older code and logs stay as they are; the JSONL log marks
+    /// them with `"resent_on_fresh_connection": true`
+    /// ([`DeliveryLog::was_resent`]). Absent from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resent: Vec<usize>,
 }
 
 impl DeliveryLog {
@@ -217,6 +227,12 @@ impl DeliveryLog {
     /// Ack latencies (2xx answers only).
     pub fn ack_latencies(&self) -> Vec<Duration> {
         ack_latencies(&self.attempts)
+    }
+
+    /// Whether the attempt at `position` in `attempts` had its request sent
+    /// again on a fresh connection (see [`DeliveryLog::resent`]).
+    pub fn was_resent(&self, position: usize) -> bool {
+        self.resent.binary_search(&position).is_ok()
     }
 }
 

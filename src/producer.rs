@@ -5,17 +5,22 @@
 //!
 //! A 2xx is an ack (the SUT owns the event); 408, 429, 5xx, timeouts and
 //! connection errors are retried; any other 4xx is a permanent rejection.
+//!
+//! Requests go out on keep-alive HTTP/1.1 connections of the producer's own
+//! small client (`producer::connections`), driven by each attempt on a
+//! single-threaded runtime of the producer's own. Within an attempt, a
+//! request on a reused connection that breaks before any byte of the answer
+//! arrived is sent once more on a fresh connection (a delivery carries its
+//! event id, so it is replayable, as Go's `net/http` treats requests with an
+//! idempotency key); the log records it ([`DeliveryLog::resent`]).
 
 use crate::history::{
     Attempt, AttemptOutcome, DeliveryLog, DeliveryRecord, DeliveryStatus, SignatureMode,
 };
-use crate::signing::{self, Message, Scheme};
-use bytes::Bytes;
+use crate::signing::{Message, Scheme, Signer};
 use chrono::Utc;
-use connections::{Connections, SendError};
+use connections::{Connections, Request, SendError};
 use futures::stream::{FuturesUnordered, StreamExt};
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
-use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -191,6 +196,7 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub struct Producer {
     connections: Arc<Connections>,
+    signers: Arc<Signers>,
     target: Target,
     policy: DeliveryPolicy,
 }
@@ -199,7 +205,8 @@ impl Producer {
     /// A producer for `target` with `policy`.
     pub fn new(target: Target, policy: DeliveryPolicy) -> Producer {
         Producer {
-            connections: Arc::new(Connections::new(&target.url)),
+            connections: Arc::new(Connections::new(&target.url, &FIXED_HEADERS)),
+            signers: Arc::new(Signers::new(&target)),
             target,
             policy,
         }
@@ -220,17 +227,20 @@ impl Producer {
     /// to make room, so concurrent copies start together. A delivery holds
     /// its place through its retries.
     ///
-    /// Must be called within a tokio runtime. The deliveries run as futures
-    /// of one task spawned on the runtime, not as a task each: they spend
-    /// their time waiting on the network, and a task per delivery cost more
-    /// than the delivery. The task is spawned, not run inside the caller's
-    /// future, so that it runs on a worker thread beside the connection
-    /// tasks it hands requests to: driven from a `block_on` thread, every
-    /// request and every answer crossed threads, which cost up to a third
-    /// of the producer's throughput when other work shared the cores (no
-    /// difference on an idle machine; see `BENCHMARKS.md`). Dropping the
-    /// returned future aborts the task and with it every delivery in
-    /// flight; a panic in the task is resumed here.
+    /// The deliveries run as futures of one task, not as a task each: they
+    /// spend their time waiting on the network, and a task per delivery cost
+    /// more than the delivery. That task runs on a single-threaded tokio
+    /// runtime on an OS thread of its own (as oha runs its connections), and
+    /// each attempt drives its connection itself (see the module
+    /// documentation): nothing
+    /// of a delivery crosses threads, which measured 0.78× oha's request rate
+    /// where hyper's connection tasks on the caller's multi-threaded runtime
+    /// gave 0.68× (`BENCHMARKS.md`). The returned future only waits for that
+    /// thread, on whatever runtime polls it. Dropping it stops the
+    /// deliveries in flight, closing their connections, and returns once
+    /// the thread has ended, so nothing is sent or logged after the drop; a
+    /// panic in the deliveries is resumed here. Keep-alive connections are
+    /// not carried from one call to the next.
     pub async fn deliver(
         &self,
         units: Vec<Unit>,
@@ -238,18 +248,39 @@ impl Producer {
         log: Arc<Mutex<DeliveryLog>>,
         progress: Arc<Progress>,
     ) {
-        let producer = self.clone();
-        // A `JoinSet` aborts its tasks when dropped.
-        let mut task = tokio::task::JoinSet::new();
-        task.spawn(async move { producer.dispatch(units, origin, log, progress).await });
-        if let Some(Err(e)) = task.join_next().await
-            && e.is_panic()
-        {
-            std::panic::resume_unwind(e.into_panic());
+        let mut producer = self.clone();
+        // The connections of a call belong to the runtime of its thread.
+        producer.connections = Arc::new(self.connections.without_idle());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (finished, done) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("hookproof-producer".to_string())
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a tokio runtime for the producer");
+                    runtime.block_on(async {
+                        tokio::select! {
+                            () = producer.dispatch(units, origin, log, progress) => {}
+                            _ = stopped => {}
+                        }
+                    });
+                });
+                let _ = finished.send(std::panic::catch_unwind(run));
+            })
+            .expect("a thread for the producer");
+        let _running = Running {
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        if let Ok(Err(panic)) = done.await {
+            std::panic::resume_unwind(panic);
         }
     }
 
-    /// [`Producer::deliver`]'s work, in the spawned task.
+    /// [`Producer::deliver`]'s work, on the producer's thread.
     async fn dispatch(
         &self,
         units: Vec<Unit>,
@@ -366,7 +397,7 @@ impl Producer {
         loop {
             attempt += 1;
             let started = Instant::now();
-            let (outcome, retry_after) = self.attempt(planned).await;
+            let (outcome, retry_after, resent) = self.attempt(planned).await;
             let latency = started.elapsed();
             let outcome = match outcome {
                 AttemptOutcome::Acked { status } if lost_acks_left > 0 => {
@@ -376,16 +407,23 @@ impl Producer {
                 other => other,
             };
             progress.attempts.fetch_add(1, Ordering::Relaxed);
-            log.lock().unwrap().attempts.push(Attempt {
-                delivery: index,
-                event_id: planned.event_id.clone(),
-                event_type: planned.event_type.clone(),
-                ticket_id: planned.ticket_id.clone(),
-                attempt,
-                started: started.saturating_duration_since(origin),
-                latency,
-                outcome: outcome.clone(),
-            });
+            {
+                let mut log = log.lock().unwrap();
+                if resent {
+                    let position = log.attempts.len();
+                    log.resent.push(position);
+                }
+                log.attempts.push(Attempt {
+                    delivery: index,
+                    event_id: planned.event_id.clone(),
+                    event_type: planned.event_type.clone(),
+                    ticket_id: planned.ticket_id.clone(),
+                    attempt,
+                    started: started.saturating_duration_since(origin),
+                    latency,
+                    outcome: outcome.clone(),
+                });
+            }
             match outcome {
                 AttemptOutcome::Acked { .. } => return (DeliveryStatus::Acked, attempt),
                 AttemptOutcome::Rejected { .. } => return (DeliveryStatus::Rejected, attempt),
@@ -403,43 +441,44 @@ impl Producer {
         }
     }
 
-    /// Makes one HTTP attempt; returns the outcome and any `Retry-After`.
-    async fn attempt(&self, planned: &PlannedDelivery) -> (AttemptOutcome, Option<Duration>) {
+    /// Makes one HTTP attempt; returns the outcome, any `Retry-After` and
+    /// whether its request was sent again on a fresh connection (see
+    /// [`connections`]).
+    async fn attempt(&self, planned: &PlannedDelivery) -> (AttemptOutcome, Option<Duration>, bool) {
+        let mut resent = false;
         let send = async {
             let request = self.build_request(planned)?;
-            self.connections.send(request).await
+            self.connections.send(&request, &mut resent).await
         };
-        match tokio::time::timeout(self.policy.timeout, send).await {
+        let result = tokio::time::timeout(self.policy.timeout, send).await;
+        let (outcome, retry_after) = match result {
             Err(_) => (AttemptOutcome::Timeout, None),
             Ok(Err(e)) => (AttemptOutcome::ConnectionError { error: e.short() }, None),
             Ok(Ok(answer)) => (classify(answer.status), answer.retry_after),
-        }
+        };
+        (outcome, retry_after, resent)
     }
 
     /// The signed request of one attempt (signed anew, with the time of the attempt).
-    fn build_request(
-        &self,
-        planned: &PlannedDelivery,
-    ) -> Result<http::Request<Full<Bytes>>, SendError> {
-        // The body is shared with the plan and the log, not copied.
-        let body = Bytes::from_owner(SharedBody(planned.body.clone()));
-        let mut request = self.connections.request(body, 6)?;
-        let headers = request.headers_mut();
-        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
-        headers.insert(USER_AGENT, ZENDESK_WEBHOOK);
-        headers.insert(TRACEPARENT, header_value(planned.traceparent.clone())?);
+    fn build_request(&self, planned: &PlannedDelivery) -> Result<Request, SendError> {
+        let body: &[u8] = &planned.body;
+        let mut request = self.connections.request(256 + body.len())?;
+        request.header("traceparent", planned.traceparent.as_bytes())?;
         let now = Utc::now();
         let signed: &[u8] = planned.signed_body.as_deref().unwrap_or(&planned.body);
-        let secret_and_time = match planned.signature {
-            SignatureMode::Missing => None,
-            SignatureMode::WrongSecret => Some((self.target.wrong_secret.as_str(), now)),
-            SignatureMode::Stale => Some((
-                self.target.secret.as_str(),
-                now - chrono::Duration::hours(1),
-            )),
-            _ => Some((self.target.secret.as_str(), now)),
+        let signers = &self.signers;
+        let signer_and_time = match (planned.signature, planned.rotated) {
+            (SignatureMode::Missing, _) => None,
+            (SignatureMode::WrongSecret, false) => Some((&signers.wrong_secret, now)),
+            (SignatureMode::WrongSecret, true) => Some((&signers.rotated_wrong, now)),
+            (SignatureMode::Stale, rotated) => {
+                Some((signers.current(rotated), now - chrono::Duration::hours(1)))
+            }
+            (_, rotated) => Some((signers.current(rotated), now)),
         };
-        if let Some((secret, timestamp)) = secret_and_time {
+        // A secret the scheme cannot use signs nothing: the delivery goes
+        // out without signature headers (as before signers were kept).
+        if let Some((Some(signer), timestamp)) = signer_and_time {
             let message = Message {
                 id: &planned.event_id,
                 timestamp,
@@ -447,48 +486,76 @@ impl Producer {
                 url: &self.target.url,
                 body: signed,
             };
-            let signed = if planned.rotated {
-                signing::sign_with_secrets(
-                    self.target.scheme,
-                    &[self.target.wrong_secret.as_str(), secret],
-                    &message,
-                )
-            } else {
-                signing::sign(self.target.scheme, secret, &message)
-            };
-            for (name, value) in signed.into_iter().flatten() {
-                let value = if planned.signature == SignatureMode::Forged {
-                    forge(&value)
+            let mut result = Ok(());
+            signer.sign(&message, |name, value| {
+                if result.is_err() {
+                    return;
+                }
+                result = if planned.signature == SignatureMode::Forged {
+                    request.header(name, forge(value).as_bytes())
                 } else {
-                    value
+                    request.header(name, value.as_bytes())
                 };
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|e| SendError::InvalidRequest(format!("{name}: {e}")))?;
-                headers.append(name, header_value(value)?);
-            }
+            });
+            result?;
         }
-        Ok(request)
+        Ok(request.finish(body))
     }
 }
 
-/// `value` as a header value, or why it cannot be one.
-fn header_value(value: String) -> Result<HeaderValue, SendError> {
-    HeaderValue::try_from(value).map_err(|e| SendError::InvalidRequest(e.to_string()))
+/// The thread of a [`Producer::deliver`] call: dropped (the call finished
+/// or was dropped), it stops the deliveries and waits for the thread to end.
+struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// A planned body lent to an HTTP request without a copy.
-struct SharedBody(Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for SharedBody {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
+impl Drop for Running {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // A panic was caught on the thread and resumed by `deliver`.
+            let _ = thread.join();
+        }
     }
 }
 
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-/// Zendesk's webhooks say who they are; so does the mock helpdesk.
-const ZENDESK_WEBHOOK: HeaderValue = HeaderValue::from_static("Zendesk Webhook");
+/// The producer's signers, keyed once: with the SUT's secret or the wrong
+/// one, each alone or after the retiring secret (rotation, for which the
+/// wrong secret stands in as the retiring one). `None` where the scheme
+/// cannot sign so.
+#[derive(Debug)]
+struct Signers {
+    secret: Option<Signer>,
+    wrong_secret: Option<Signer>,
+    rotated: Option<Signer>,
+    rotated_wrong: Option<Signer>,
+}
+
+impl Signers {
+    fn new(target: &Target) -> Signers {
+        let signer = |secrets: &[&str]| Signer::new(target.scheme, secrets).ok();
+        let (secret, wrong) = (target.secret.as_str(), target.wrong_secret.as_str());
+        Signers {
+            secret: signer(&[secret]),
+            wrong_secret: signer(&[wrong]),
+            rotated: signer(&[wrong, secret]),
+            rotated_wrong: signer(&[wrong, wrong]),
+        }
+    }
+
+    /// The signer with the SUT's secret, after the retiring one if `rotated`.
+    fn current(&self, rotated: bool) -> &Option<Signer> {
+        if rotated { &self.rotated } else { &self.secret }
+    }
+}
+
+/// Headers every delivery carries, as Zendesk's do: a JSON body, and a
+/// user agent that says who sends.
+const FIXED_HEADERS: [(&str, &str); 2] = [
+    ("content-type", "application/json"),
+    ("user-agent", "Zendesk Webhook"),
+];
 
 /// Classifies an HTTP status as a real producer does.
 pub fn classify(status: u16) -> AttemptOutcome {
@@ -525,6 +592,7 @@ fn forge(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signing;
 
     #[test]
     fn classification_follows_producer_semantics() {
@@ -716,6 +784,63 @@ mod tests {
             "{:?}",
             log.attempts
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_reset_on_a_reused_connection_is_resent_and_recorded() {
+        // Each connection: the first request is answered 200, the second is
+        // read and then the connection is reset, before any answer byte.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    for answer in [true, false] {
+                        let mut request = Vec::new();
+                        let mut buf = [0u8; 4096];
+                        // The head, then the two-byte body `{}`.
+                        while !request.ends_with(b"\r\n\r\n{}") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => request.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        if answer {
+                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                            stream.write_all(ok).await.unwrap();
+                        } else {
+                            stream.set_zero_linger().unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let units = (0..3)
+            .map(|i| Unit::now(planned(&format!("e{i}"))))
+            .collect();
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        producer_for(&url, 1)
+            .deliver(units, Instant::now(), log.clone(), Arc::default())
+            .await;
+        let log = log.lock().unwrap();
+        assert!(
+            log.attempts
+                .iter()
+                .all(|a| a.outcome == AttemptOutcome::Acked { status: 200 } && a.attempt == 1),
+            "{:?}",
+            log.attempts
+        );
+        // The first went out on a fresh connection; the other two were
+        // written on a reused one, reset, and written again.
+        assert_eq!(log.resent, [1, 2]);
+        assert!(!log.was_resent(0) && log.was_resent(1) && log.was_resent(2));
+        assert_eq!(requests.load(Ordering::SeqCst), 5);
     }
 
     #[tokio::test]

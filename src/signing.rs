@@ -265,55 +265,122 @@ pub fn sign_with_secrets(
     secrets: &[&str],
     msg: &Message,
 ) -> Result<Vec<(&'static str, String)>, SigningError> {
-    let Some(first) = secrets.first() else {
-        return Err(SigningError::NoSecret);
-    };
-    if secrets.len() > 1 && !scheme.supports_rotation() {
-        return Err(SigningError::RotationUnsupported(scheme));
+    let mut headers = Vec::with_capacity(3);
+    Signer::new(scheme, secrets)?.sign(msg, |name, value| headers.push((name, value.to_owned())));
+    Ok(headers)
+}
+
+/// A signer for one scheme and list of secrets, for a producer that signs
+/// many messages: the HMAC keys are set up once (each signature clones a
+/// keyed HMAC state instead of hashing the key again), the timestamp text is
+/// formatted once per second (per millisecond for HubSpot) and the headers
+/// are handed to a callback rather than collected. Its signatures are byte
+/// for byte those of [`sign_with_secrets`], which is built on it.
+#[derive(Debug)]
+pub struct Signer {
+    scheme: Scheme,
+    /// One keyed HMAC state per secret, in order.
+    macs: Vec<HmacSha256>,
+    /// The last timestamp formatted: its key (seconds, or milliseconds for
+    /// HubSpot) and its text.
+    timestamp: std::sync::Mutex<Option<(i64, String)>>,
+}
+
+impl Signer {
+    /// A signer with `secrets` (several only for schemes that support
+    /// rotation, see [`sign_with_secrets`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`sign_with_secrets`].
+    pub fn new(scheme: Scheme, secrets: &[&str]) -> Result<Signer, SigningError> {
+        if secrets.is_empty() {
+            return Err(SigningError::NoSecret);
+        }
+        if secrets.len() > 1 && !scheme.supports_rotation() {
+            return Err(SigningError::RotationUnsupported(scheme));
+        }
+        let macs = secrets
+            .iter()
+            .map(|secret| match scheme {
+                Scheme::StandardWebhooks => standard_webhooks_key(secret)
+                    .map(|key| hmac(&key))
+                    .map_err(|reason| SigningError::InvalidSecret { scheme, reason }),
+                _ => Ok(hmac(secret.as_bytes())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Signer {
+            scheme,
+            macs,
+            timestamp: std::sync::Mutex::new(None),
+        })
     }
-    Ok(match scheme {
-        Scheme::Zendesk => {
-            let ts = zendesk_timestamp(msg.timestamp);
-            vec![
-                (ZENDESK_SIGNATURE, raw::zendesk(first, &ts, msg.body)),
-                (ZENDESK_TIMESTAMP, ts),
-            ]
+
+    /// The scheme it signs with.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// Signs `msg`, calling `header` with each header to add (name in the
+    /// vendor's casing, value), in the order [`sign_with_secrets`] returns
+    /// them.
+    pub fn sign(&self, msg: &Message, mut header: impl FnMut(&'static str, &str)) {
+        let first = &self.macs[0];
+        if self.scheme == Scheme::Github {
+            header(GITHUB_SIGNATURE_256, &mac::github(first.clone(), msg.body));
+            return;
         }
-        Scheme::StandardWebhooks => {
-            let ts = msg.timestamp.timestamp().to_string();
-            let mut sigs = Vec::with_capacity(secrets.len());
-            for secret in secrets {
-                let key = standard_webhooks_key(secret)
-                    .map_err(|reason| SigningError::InvalidSecret { scheme, reason })?;
-                sigs.push(raw::standard_webhooks(&key, msg.id, &ts, msg.body));
+        let key = match self.scheme {
+            Scheme::HubspotV3 => msg.timestamp.timestamp_millis(),
+            _ => msg.timestamp.timestamp(),
+        };
+        let mut cached = self.timestamp.lock().unwrap_or_else(|e| e.into_inner());
+        let ts = match &*cached {
+            Some((k, text)) if *k == key => text.as_str(),
+            _ => {
+                let text = match self.scheme {
+                    Scheme::Zendesk => zendesk_timestamp(msg.timestamp),
+                    _ => key.to_string(),
+                };
+                &cached.insert((key, text)).1
             }
-            vec![
-                (WEBHOOK_ID, msg.id.to_owned()),
-                (WEBHOOK_TIMESTAMP, ts),
-                (WEBHOOK_SIGNATURE, sigs.join(" ")),
-            ]
-        }
-        Scheme::HubspotV3 => {
-            let ts = msg.timestamp.timestamp_millis().to_string();
-            vec![
-                (
-                    HUBSPOT_SIGNATURE_V3,
-                    raw::hubspot_v3(first, msg.method, msg.url, msg.body, &ts),
-                ),
-                (HUBSPOT_TIMESTAMP, ts),
-            ]
-        }
-        Scheme::Stripe => {
-            let ts = msg.timestamp.timestamp().to_string();
-            let mut header = format!("t={ts}");
-            for secret in secrets {
-                header.push_str(",v1=");
-                header.push_str(&raw::stripe_v1(secret, &ts, msg.body));
+        };
+        match self.scheme {
+            Scheme::Zendesk => {
+                header(
+                    ZENDESK_SIGNATURE,
+                    &mac::zendesk(first.clone(), ts, msg.body),
+                );
+                header(ZENDESK_TIMESTAMP, ts);
             }
-            vec![(STRIPE_SIGNATURE, header)]
+            Scheme::StandardWebhooks => {
+                let mut sigs = String::with_capacity(self.macs.len() * 48);
+                for (i, m) in self.macs.iter().enumerate() {
+                    if i > 0 {
+                        sigs.push(' ');
+                    }
+                    sigs.push_str(&mac::standard_webhooks(m.clone(), msg.id, ts, msg.body));
+                }
+                header(WEBHOOK_ID, msg.id);
+                header(WEBHOOK_TIMESTAMP, ts);
+                header(WEBHOOK_SIGNATURE, &sigs);
+            }
+            Scheme::HubspotV3 => {
+                let sig = mac::hubspot_v3(first.clone(), msg.method, msg.url, msg.body, ts);
+                header(HUBSPOT_SIGNATURE_V3, &sig);
+                header(HUBSPOT_TIMESTAMP, ts);
+            }
+            Scheme::Stripe => {
+                let mut value = format!("t={ts}");
+                for m in &self.macs {
+                    value.push_str(",v1=");
+                    value.push_str(&mac::stripe_v1(m.clone(), ts, msg.body));
+                }
+                header(STRIPE_SIGNATURE, &value);
+            }
+            Scheme::Github => unreachable!("signed above"),
         }
-        Scheme::Github => vec![(GITHUB_SIGNATURE_256, raw::github(first, msg.body))],
-    })
+    }
 }
 
 /// Verifies a delivery's signature and timestamp as a careful receiver would.
@@ -577,28 +644,17 @@ pub fn hubspot_signed_uri(url: &str) -> std::borrow::Cow<'_, str> {
 /// including ones [`sign`] would never produce (used for test vectors and
 /// for forging deliveries).
 pub mod raw {
-    use super::{STANDARD, hmac};
-    use base64::Engine as _;
-    use hmac::Mac;
+    use super::{hmac, mac};
 
     /// Zendesk: base64(HMAC-SHA256(secret bytes as given, timestamp + body)).
     pub fn zendesk(secret: &str, timestamp: &str, body: &[u8]) -> String {
-        let mut mac = hmac(secret.as_bytes());
-        mac.update(timestamp.as_bytes());
-        mac.update(body);
-        STANDARD.encode(mac.finalize().into_bytes())
+        mac::zendesk(hmac(secret.as_bytes()), timestamp, body)
     }
 
     /// Standard Webhooks: `v1,` + base64(HMAC-SHA256(key, `{id}.{timestamp}.{body}`)),
     /// with `key` already decoded (see [`super::standard_webhooks_key`]).
     pub fn standard_webhooks(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
-        let mut mac = hmac(key);
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+        mac::standard_webhooks(hmac(key), id, timestamp, body)
     }
 
     /// HubSpot v3: base64(HMAC-SHA256(client secret, method + uri + body + timestamp_ms)),
@@ -611,7 +667,60 @@ pub mod raw {
         body: &[u8],
         timestamp_ms: &str,
     ) -> String {
-        let mut mac = hmac(client_secret.as_bytes());
+        mac::hubspot_v3(
+            hmac(client_secret.as_bytes()),
+            method,
+            url,
+            body,
+            timestamp_ms,
+        )
+    }
+
+    /// Stripe: the hex `v1` value, HMAC-SHA256(full secret incl. `whsec_`, `{t}.{body}`).
+    pub fn stripe_v1(secret: &str, timestamp: &str, body: &[u8]) -> String {
+        mac::stripe_v1(hmac(secret.as_bytes()), timestamp, body)
+    }
+
+    /// GitHub: `sha256=` + hex(HMAC-SHA256(secret, body)).
+    pub fn github(secret: &str, body: &[u8]) -> String {
+        mac::github(hmac(secret.as_bytes()), body)
+    }
+}
+
+/// Each scheme's signature from an HMAC state already keyed with its
+/// secret: what [`raw`] and [`Signer`] share.
+mod mac {
+    use super::{HmacSha256, STANDARD};
+    use base64::Engine as _;
+    use hmac::Mac;
+
+    pub(super) fn zendesk(mut mac: HmacSha256, timestamp: &str, body: &[u8]) -> String {
+        mac.update(timestamp.as_bytes());
+        mac.update(body);
+        STANDARD.encode(mac.finalize().into_bytes())
+    }
+
+    pub(super) fn standard_webhooks(
+        mut mac: HmacSha256,
+        id: &str,
+        timestamp: &str,
+        body: &[u8],
+    ) -> String {
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
+    pub(super) fn hubspot_v3(
+        mut mac: HmacSha256,
+        method: &str,
+        url: &str,
+        body: &[u8],
+        timestamp_ms: &str,
+    ) -> String {
         mac.update(method.as_bytes());
         mac.update(super::hubspot_signed_uri(url).as_bytes());
         mac.update(body);
@@ -619,18 +728,14 @@ pub mod raw {
         STANDARD.encode(mac.finalize().into_bytes())
     }
 
-    /// Stripe: the hex `v1` value, HMAC-SHA256(full secret incl. `whsec_`, `{t}.{body}`).
-    pub fn stripe_v1(secret: &str, timestamp: &str, body: &[u8]) -> String {
-        let mut mac = hmac(secret.as_bytes());
+    pub(super) fn stripe_v1(mut mac: HmacSha256, timestamp: &str, body: &[u8]) -> String {
         mac.update(timestamp.as_bytes());
         mac.update(b".");
         mac.update(body);
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// GitHub: `sha256=` + hex(HMAC-SHA256(secret, body)).
-    pub fn github(secret: &str, body: &[u8]) -> String {
-        let mut mac = hmac(secret.as_bytes());
+    pub(super) fn github(mut mac: HmacSha256, body: &[u8]) -> String {
         mac.update(body);
         format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
     }

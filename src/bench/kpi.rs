@@ -480,7 +480,7 @@ mod tests {
                 delivery(1, "e1", "original", DeliveryStatus::Acked),
                 delivery(2, "e2", "original", DeliveryStatus::Acked),
             ],
-            bodies: Default::default(),
+            ..Default::default()
         };
         let intended = [ms(0), ms(10), ms(20)];
         let p = ack_latencies(&log, &intended).summary().unwrap();
@@ -498,7 +498,7 @@ mod tests {
                 delivery(0, "e0", "original", DeliveryStatus::Acked),
                 delivery(1, "e0", "duplicate", DeliveryStatus::Acked),
             ],
-            bodies: Default::default(),
+            ..Default::default()
         };
         // CRM started 100 ms before the origin.
         let requests = vec![
@@ -647,7 +647,7 @@ mod tests {
                 delivery(1, "b", "original", DeliveryStatus::Acked),
                 delivery(2, "c", "original", DeliveryStatus::DeadLettered),
             ],
-            bodies: Default::default(),
+            ..Default::default()
         };
         let workload = crate::workload::generate(&Default::default(), 1);
         let obs = RunObservation {

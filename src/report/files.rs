@@ -91,8 +91,8 @@ pub fn write_report_dir(
     for o in outcomes {
         let path = dir.join("delivery-log").join(format!("{}.jsonl", o.name));
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
-        for a in &o.delivery_log.attempts {
-            let line = serde_json::to_string(a).expect("attempts always serialize");
+        for (position, a) in o.delivery_log.attempts.iter().enumerate() {
+            let line = attempt_line(a, o.delivery_log.was_resent(position));
             writeln!(f, "{line}").map_err(io(&path))?;
         }
         f.flush().map_err(io(&path))?;
@@ -188,4 +188,56 @@ fn write_html(dir: &Path, html: &str) -> Result<PathBuf, ReportDirError> {
 pub fn write_html_report(dir: &Path, html: &str) -> Result<PathBuf, ReportDirError> {
     claim(dir)?;
     write_html(dir, html)
+}
+
+/// One line of `delivery-log/NAME.jsonl`: the attempt, with
+/// `"resent_on_fresh_connection": true` when its request went out twice
+/// (see [`crate::history::DeliveryLog::resent`]); other lines are as they
+/// always were, and readers of attempts ignore the extra key.
+fn attempt_line(attempt: &Attempt, resent: bool) -> String {
+    #[derive(serde::Serialize)]
+    struct Resent<'a> {
+        #[serde(flatten)]
+        attempt: &'a Attempt,
+        resent_on_fresh_connection: bool,
+    }
+    if resent {
+        serde_json::to_string(&Resent {
+            attempt,
+            resent_on_fresh_connection: true,
+        })
+    } else {
+        serde_json::to_string(attempt)
+    }
+    .expect("attempts always serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::AttemptOutcome;
+    use std::time::Duration;
+
+    #[test]
+    fn resent_attempts_are_marked_in_the_jsonl_and_still_read_as_attempts() {
+        let attempt = Attempt {
+            delivery: 0,
+            event_id: "e1".into(),
+            event_type: "ticket.created".into(),
+            ticket_id: None,
+            attempt: 1,
+            started: Duration::from_millis(3),
+            latency: Duration::from_millis(2),
+            outcome: AttemptOutcome::Acked { status: 200 },
+        };
+        let plain = attempt_line(&attempt, false);
+        assert_eq!(plain, serde_json::to_string(&attempt).unwrap());
+        assert!(!plain.contains("resent"));
+        let marked = attempt_line(&attempt, true);
+        assert!(
+            marked.ends_with(r#""resent_on_fresh_connection":true}"#),
+            "{marked}"
+        );
+        assert_eq!(serde_json::from_str::<Attempt>(&marked).unwrap(), attempt);
+    }
 }
