@@ -8,10 +8,12 @@ use foldhash::{HashSet, HashSetExt};
 
 /// The trace id of a `traceparent` header (`00-TRACEID-SPANID-FLAGS`).
 pub(crate) fn trace_id(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.trim().split('-');
-    let _version = parts.next()?;
-    let id = parts.next()?;
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    // The text between the first `-` and the next (or the end).
+    let after_version = traceparent.trim().split_once('-')?.1;
+    let id = after_version
+        .split_once('-')
+        .map_or(after_version, |(id, _)| id);
+    (id.len() == 32 && id.bytes().all(|b| HEX[usize::from(b)] < 16)).then_some(id)
 }
 
 /// The value of an ASCII hex digit, or 16 for any other byte.
@@ -31,16 +33,21 @@ const HEX: [u8; 256] = {
 };
 
 /// A trace id as a number and the mask of its upper-case digits: equal
-/// exactly when the trace ids are, and cheaper to hash and compare.
+/// exactly when the trace ids (of 32 digits, as [`trace_id`] gives them)
+/// are, and cheaper to hash and compare. The two halves are read as two
+/// independent `u64`s.
 fn trace_key(id: &str) -> (u128, u32) {
-    id.bytes()
-        .enumerate()
-        .fold((0, 0), |(value, upper), (i, b)| {
-            (
-                value << 4 | u128::from(HEX[usize::from(b)] & 15),
-                upper | u32::from(b.is_ascii_uppercase()) << i,
-            )
+    let bytes = id.as_bytes();
+    let (high, low) = bytes.split_at(bytes.len().saturating_sub(16));
+    let half = |digits: &[u8]| {
+        digits.iter().fold(0u64, |value, &b| {
+            value << 4 | u64::from(HEX[usize::from(b)] & 15)
         })
+    };
+    let upper = (0..).zip(bytes).fold(0u32, |upper, (i, b)| {
+        upper | u32::from(b.is_ascii_uppercase()) << i
+    });
+    (u128::from(half(high)) << 64 | u128::from(half(low)), upper)
 }
 
 /// The trace ids the faulted run's deliveries carried, as [`trace_key`]s:
@@ -179,6 +186,12 @@ mod tests {
         );
         assert_eq!(trace_id("garbage"), None);
         assert_eq!(trace_id("00-short-00f067aa0ba902b7-01"), None);
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        for traceparent in [format!("00-{id}"), format!(" -{id}-x "), format!("x-{id}-")] {
+            assert_eq!(trace_id(&traceparent), Some(id), "{traceparent:?}");
+        }
+        assert_eq!(trace_id(id), None);
+        assert_eq!(trace_id(&format!("00-{}g-01", &id[1..])), None);
     }
 
     use super::super::testkit::*;
