@@ -269,6 +269,67 @@ impl Rows {
     }
 }
 
+/// Delivery indexes (as attempts name them) → dense row numbers, in order
+/// of first appearance: a vector indexed by delivery index when the
+/// indexes are few and small (those of a plan are `0..n`), else a map.
+#[derive(Debug)]
+struct DeliveryRows {
+    /// By delivery index: its row (`u32::MAX`: none), when dense.
+    dense: Vec<u32>,
+    /// Delivery index → row, when not dense.
+    sparse: HashMap<usize, u32>,
+    rows: u32,
+}
+
+impl DeliveryRows {
+    /// Room for `indexes` (the row numbers are given out by [`DeliveryRows::row`]).
+    fn new(indexes: impl ExactSizeIterator<Item = usize> + Clone) -> DeliveryRows {
+        let count = indexes.len();
+        let max = indexes.clone().max().unwrap_or(0);
+        let dense = max < 2 * count + 1024;
+        DeliveryRows {
+            dense: if dense {
+                vec![u32::MAX; max + 1]
+            } else {
+                Vec::new()
+            },
+            sparse: HashMap::with_capacity(if dense { 0 } else { count }),
+            rows: 0,
+        }
+    }
+
+    /// The row of delivery `index`, given the next number on first sight.
+    fn row(&mut self, index: usize) -> u32 {
+        let next = self.rows;
+        let row = match self.dense.get_mut(index) {
+            Some(slot) => {
+                if *slot == u32::MAX {
+                    *slot = next;
+                }
+                *slot
+            }
+            None => *self.sparse.entry(index).or_insert(next),
+        };
+        if row == next {
+            self.rows += 1;
+        }
+        row
+    }
+
+    /// The row of delivery `index`, if an attempt named it.
+    fn get(&self, index: usize) -> Option<u32> {
+        match self.dense.get(index) {
+            Some(&row) => (row != u32::MAX).then_some(row),
+            None => self.sparse.get(&index).copied(),
+        }
+    }
+
+    /// How many rows.
+    fn len(&self) -> usize {
+        self.rows as usize
+    }
+}
+
 /// A [`DeliveryLog`] indexed by event id and by delivery, so that questions
 /// about every event of a run take linear time, not quadratic.
 #[derive(Debug)]
@@ -281,7 +342,7 @@ pub struct LogIndex<'a> {
     deliveries_by_event: Rows,
     attempts_by_event: Rows,
     /// `Attempt::delivery` → row of `attempts_by_delivery`.
-    deliveries: HashMap<usize, u32>,
+    deliveries: DeliveryRows,
     attempts_by_delivery: Rows,
     /// By event row: whether the SUT acked a validly signed delivery of it.
     acked: Vec<bool>,
@@ -311,14 +372,11 @@ impl<'a> LogIndex<'a> {
                 _ => row(&a.event_id),
             })
             .collect();
-        let mut deliveries: HashMap<usize, u32> = HashMap::with_capacity(capacity);
+        let mut deliveries = DeliveryRows::new(log.attempts.iter().map(|a| a.delivery));
         let by_delivery: Vec<u32> = log
             .attempts
             .iter()
-            .map(|a| {
-                let next = deliveries.len() as u32;
-                *deliveries.entry(a.delivery).or_insert(next)
-            })
+            .map(|a| deliveries.row(a.delivery))
             .collect();
         // Which deliveries (rows of `deliveries`) the SUT acked.
         let mut delivery_acked = vec![false; deliveries.len()];
@@ -333,8 +391,8 @@ impl<'a> LogIndex<'a> {
             }
             let row = row as usize;
             if deliveries
-                .get(&d.index)
-                .is_some_and(|&r| delivery_acked[r as usize])
+                .get(d.index)
+                .is_some_and(|r| delivery_acked[r as usize])
             {
                 acked[row] = true;
                 owed[row] = true;
@@ -368,8 +426,8 @@ impl<'a> LogIndex<'a> {
 
     /// Attempts that belong to delivery `index`, in order.
     pub fn attempts_of(&self, index: usize) -> impl Iterator<Item = &'a Attempt> {
-        let rows = match self.deliveries.get(&index) {
-            Some(&r) => self.attempts_by_delivery.get(r),
+        let rows = match self.deliveries.get(index) {
+            Some(r) => self.attempts_by_delivery.get(r),
             None => &[],
         };
         rows.iter().map(|&i| &self.log.attempts[i as usize])
@@ -454,5 +512,26 @@ impl<'a> LogIndex<'a> {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_rows_number_indexes_in_order_of_first_sight_dense_or_not() {
+        for indexes in [
+            vec![3usize, 0, 3, 1, 0],
+            vec![3, usize::MAX / 2, 3, 1, usize::MAX / 2],
+        ] {
+            let mut rows = DeliveryRows::new(indexes.iter().copied());
+            let numbered: Vec<u32> = indexes.iter().map(|&i| rows.row(i)).collect();
+            assert_eq!(numbered, vec![0, 1, 0, 2, 1]);
+            assert_eq!(rows.len(), 3);
+            assert_eq!(rows.get(indexes[1]), Some(1));
+            assert_eq!(rows.get(2), None);
+            assert_eq!(rows.get(usize::MAX), None);
+        }
     }
 }

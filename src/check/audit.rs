@@ -8,34 +8,82 @@ use foldhash::{HashSet, HashSetExt};
 
 /// The trace id of a `traceparent` header (`00-TRACEID-SPANID-FLAGS`).
 pub(crate) fn trace_id(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.trim().split('-');
-    let _version = parts.next()?;
-    let id = parts.next()?;
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    // The text between the first `-` and the next (or the end).
+    let after_version = traceparent.trim().split_once('-')?.1;
+    let id = after_version
+        .split_once('-')
+        .map_or(after_version, |(id, _)| id);
+    (id.len() == 32 && id.bytes().all(|b| HEX[usize::from(b)] < 16)).then_some(id)
 }
 
+/// The value of an ASCII hex digit, or 16 for any other byte.
+const HEX: [u8; 256] = {
+    let mut table = [16u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            d @ b'0'..=b'9' => d - b'0',
+            d @ b'a'..=b'f' => d - b'a' + 10,
+            d @ b'A'..=b'F' => d - b'A' + 10,
+            _ => 16,
+        };
+        b += 1;
+    }
+    table
+};
+
 /// A trace id as a number and the mask of its upper-case digits: equal
-/// exactly when the trace ids are, and cheaper to hash and compare.
+/// exactly when the trace ids (of 32 digits, as [`trace_id`] gives them)
+/// are, and cheaper to hash and compare. The two halves are read as two
+/// independent `u64`s.
 fn trace_key(id: &str) -> (u128, u32) {
-    id.bytes()
-        .enumerate()
-        .fold((0, 0), |(value, upper), (i, b)| {
-            let digit = (b as char).to_digit(16).unwrap_or(0);
-            (
-                value << 4 | u128::from(digit),
-                upper | u32::from(b.is_ascii_uppercase()) << i,
-            )
+    let bytes = id.as_bytes();
+    let (high, low) = bytes.split_at(bytes.len().saturating_sub(16));
+    let half = |digits: &[u8]| {
+        digits.iter().fold(0u64, |value, &b| {
+            value << 4 | u64::from(HEX[usize::from(b)] & 15)
         })
+    };
+    let upper = (0..).zip(bytes).fold(0u32, |upper, (i, b)| {
+        upper | u32::from(b.is_ascii_uppercase()) << i
+    });
+    (u128::from(half(high)) << 64 | u128::from(half(low)), upper)
+}
+
+/// The trace ids the faulted run's deliveries carried, as [`trace_key`]s:
+/// those without an upper-case digit (all that a producer writes, as W3C
+/// asks) by their number alone, in a set of half the size.
+struct TraceIds {
+    lower: HashSet<u128>,
+    mixed: HashSet<(u128, u32)>,
+}
+
+impl TraceIds {
+    fn new<'a>(traceparents: impl ExactSizeIterator<Item = &'a str>) -> TraceIds {
+        let mut ids = TraceIds {
+            lower: HashSet::with_capacity(traceparents.len()),
+            mixed: HashSet::new(),
+        };
+        for key in traceparents.filter_map(|t| trace_id(t).map(trace_key)) {
+            match key {
+                (value, 0) => ids.lower.insert(value),
+                key => ids.mixed.insert(key),
+            };
+        }
+        ids
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match trace_key(id) {
+            (value, 0) => self.lower.contains(&value),
+            key => self.mixed.contains(&key),
+        }
+    }
 }
 
 pub(crate) fn audit_trail(input: &CheckInput) -> CheckResult {
     let deliveries = &input.faulted.log.deliveries;
-    let mut known: HashSet<(u128, u32)> = HashSet::with_capacity(deliveries.len());
-    known.extend(
-        deliveries
-            .iter()
-            .filter_map(|d| trace_id(&d.traceparent).map(trace_key)),
-    );
+    let known = TraceIds::new(deliveries.iter().map(|d| d.traceparent.as_str()));
     let writes: Vec<_> = input
         .faulted
         .crm_requests
@@ -61,7 +109,7 @@ pub(crate) fn audit_trail(input: &CheckInput) -> CheckResult {
             !r.traceparent
                 .as_deref()
                 .and_then(trace_id)
-                .is_some_and(|id| known.contains(&trace_key(id)))
+                .is_some_and(|id| known.contains(id))
         })
         .collect();
     let coverage = 1.0 - untraced.len() as f64 / writes.len() as f64;
@@ -115,6 +163,22 @@ mod tests {
     }
 
     #[test]
+    fn trace_ids_hold_lower_and_mixed_case_ids_apart() {
+        let tp = |id: &str| format!("00-{id}-00f067aa0ba902b7-01");
+        let lower = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let upper = "4BF92F3577B34DA6A3CE929D0E0E4736";
+        let delivered = [tp(lower), "garbage".to_string()];
+        let known = TraceIds::new(delivered.iter().map(String::as_str));
+        assert!(known.contains(lower));
+        assert!(!known.contains(upper));
+        let delivered = [tp(upper)];
+        let known = TraceIds::new(delivered.iter().map(String::as_str));
+        assert!(known.contains(upper));
+        assert!(!known.contains(lower));
+        assert!(!known.contains("4bf92f3577b34da6a3ce929d0e0e4737"));
+    }
+
+    #[test]
     fn parses_w3c_trace_ids() {
         assert_eq!(
             trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
@@ -122,6 +186,12 @@ mod tests {
         );
         assert_eq!(trace_id("garbage"), None);
         assert_eq!(trace_id("00-short-00f067aa0ba902b7-01"), None);
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        for traceparent in [format!("00-{id}"), format!(" -{id}-x "), format!("x-{id}-")] {
+            assert_eq!(trace_id(&traceparent), Some(id), "{traceparent:?}");
+        }
+        assert_eq!(trace_id(id), None);
+        assert_eq!(trace_id(&format!("00-{}g-01", &id[1..])), None);
     }
 
     use super::super::testkit::*;

@@ -7,8 +7,9 @@
 //! property sets). Associations are compared with their endpoints resolved
 //! to those identities.
 
+use super::crm_index::{CrmIndex, NONE, Slot, decimal, normalised};
 use super::parallel::{PARALLEL_FROM, both};
-use crate::crm::{Association, CrmObject, CrmSnapshot, crm_assigned_properties, unique_properties};
+use crate::crm::{Association, CrmObject, CrmSnapshot};
 use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -163,16 +164,6 @@ pub struct StateDiff {
     pub differences: Vec<Difference>,
 }
 
-/// The properties of `object` the oracle compares: those the CRM does not
-/// assign, with a value, in key order.
-fn normalised(object: &CrmObject) -> impl Iterator<Item = (&String, &String)> + Clone {
-    let assigned = crm_assigned_properties();
-    object
-        .properties
-        .iter()
-        .filter(move |(k, v)| !assigned.contains(&k.as_str()) && !v.is_empty())
-}
-
 fn normalise(object: &CrmObject) -> Props {
     normalised(object)
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -189,6 +180,10 @@ fn normalise(object: &CrmObject) -> Props {
 enum Identity<'a> {
     /// `key=value`: the first unique property the object has.
     Unique(&'static str, &'a str),
+    /// A [`Identity::Unique`] whose value is a decimal number (a helpdesk
+    /// id): compared without reading the string again ([`decimal`] is
+    /// equal exactly when the strings are, and renders them back).
+    Decimal(&'static str, u64),
     /// `content: k=v, …`: the whole normalised content, rendered.
     Content(&'a str),
 }
@@ -197,57 +192,10 @@ impl std::fmt::Display for Identity<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Identity::Unique(key, value) => write!(f, "{key}={value}"),
+            Identity::Decimal(key, value) => write!(f, "{key}={value}"),
             Identity::Content(content) => f.write_str(content),
         }
     }
-}
-
-/// Where a live object's identity is: a unique property of the object, or a
-/// byte range of the arena of rendered content identities.
-enum Slot<'a> {
-    Unique(&'static str, &'a str),
-    Content(usize, usize),
-}
-
-/// A live (not archived) object: its type (the snapshot's key), the object,
-/// and where its identity is.
-type Live<'a> = (&'a str, &'a CrmObject, Slot<'a>);
-
-/// Lists the live objects of `state` in snapshot order, rendering the
-/// content identities of those without a unique property into `arena`.
-fn live<'a>(state: &'a CrmSnapshot, arena: &mut String) -> Vec<Live<'a>> {
-    let assigned = crm_assigned_properties();
-    let mut out = Vec::with_capacity(state.objects.values().map(Vec::len).sum());
-    for (object_type, objects) in &state.objects {
-        let uniques = unique_properties(object_type);
-        for object in objects.iter().filter(|o| !o.archived) {
-            let unique = uniques.iter().find_map(|key| {
-                object
-                    .properties
-                    .get(*key)
-                    .filter(|v| !v.is_empty() && !assigned.contains(key))
-                    .map(|v| (*key, v.as_str()))
-            });
-            let slot = match unique {
-                Some((key, value)) => Slot::Unique(key, value),
-                None => {
-                    let start = arena.len();
-                    arena.push_str("content: ");
-                    for (i, (k, v)) in normalised(object).enumerate() {
-                        if i > 0 {
-                            arena.push_str(", ");
-                        }
-                        arena.push_str(k);
-                        arena.push('=');
-                        arena.push_str(v);
-                    }
-                    Slot::Content(start, arena.len())
-                }
-            };
-            out.push((object_type.as_str(), object, slot));
-        }
-    }
-    out
 }
 
 /// The objects of one identity in both states: how many, and the first of
@@ -272,24 +220,26 @@ struct Groups<'a> {
     index: HashMap<(&'a str, Identity<'a>), u32>,
 }
 
-/// `(object type, CRM id)` → group, for one state (the last object wins).
-type Ids<'a> = HashMap<(&'a str, &'a str), u32>;
-
 impl<'a> Groups<'a> {
-    /// Adds the live objects of one side; returns its id → group map
-    /// (empty unless `with_ids`: only associations read it).
-    fn add(&mut self, side: usize, live: &[Live<'a>], arena: &'a str, with_ids: bool) -> Ids<'a> {
-        let mut ids = Ids::with_capacity(if with_ids { live.len() } else { 0 });
-        for (object_type, object, slot) in live {
-            let identity = match *slot {
-                Slot::Unique(key, value) => Identity::Unique(key, value),
-                Slot::Content(start, end) => Identity::Content(&arena[start..end]),
+    /// Adds the live objects of one side; returns the group of each (by
+    /// its number in `index`).
+    fn add(&mut self, side: usize, index: &'a CrmIndex<'a>) -> Vec<u32> {
+        let mut of = Vec::with_capacity(index.live.len());
+        for live in &index.live {
+            let object_type = index.types[live.object_type as usize];
+            let identity = match live.identity {
+                Slot::Unique(key, value) => match decimal(value) {
+                    Some(number) => Identity::Decimal(key, number),
+                    None => Identity::Unique(key, value),
+                },
+                Slot::Content(start, end) => Identity::Content(index.content(start, end)),
             };
             let next = self.groups.len() as u32;
             let g = *self.index.entry((object_type, identity)).or_insert(next);
             if g == next {
                 let arrow = match identity {
                     Identity::Unique(_, value) => value.contains("->"),
+                    Identity::Decimal(..) => false,
                     Identity::Content(content) => content.contains("->"),
                 };
                 self.groups.push(Group {
@@ -302,12 +252,10 @@ impl<'a> Groups<'a> {
             }
             let group = &mut self.groups[g as usize];
             group.count[side] += 1;
-            group.first[side].get_or_insert(object);
-            if with_ids {
-                ids.insert((object_type, object.id.as_str()), g);
-            }
+            group.first[side].get_or_insert(live.object);
+            of.push(g);
         }
-        ids
+        of
     }
 
     /// The differences between the objects of both sides, in
@@ -394,22 +342,28 @@ struct AssociationKey<'a> {
 }
 
 impl<'a> Groups<'a> {
-    /// Resolves `a`'s ends. Its types are replaced by the equal strings of
-    /// `types` (the snapshots' object types) when there are some: a key is
-    /// then compared with strings that stay in cache, not with the type
-    /// strings of another association somewhere on the heap.
-    fn resolve(&self, ids: &Ids<'a>, types: &[&'a str], a: &'a Association) -> AssociationKey<'a> {
+    /// Resolves `a`'s ends, `ends` (their live objects in the state's
+    /// index), with `groups`, the group of each live object. Its types are
+    /// replaced by the equal strings of `types` (the snapshots' object
+    /// types) when there are some: a key is then compared with strings
+    /// that stay in cache, not with the type strings of another
+    /// association somewhere on the heap.
+    fn resolve(
+        groups: &[u32],
+        types: &[&'a str],
+        a: &'a Association,
+        ends: [u32; 2],
+    ) -> AssociationKey<'a> {
         let canonical = |t: &'a str| types.iter().copied().find(|c| *c == t).unwrap_or(t);
-        let (from_type, to_type) = (canonical(&a.from_type), canonical(&a.to_type));
-        let end = |t: &'a str, id: &'a str| match ids.get(&(t, id)) {
-            Some(g) => End::Object(*g),
-            None => End::Id(id),
+        let end = |n: u32, id: &'a str| match n {
+            NONE => End::Id(id),
+            n => End::Object(groups[n as usize]),
         };
         AssociationKey {
-            from_type,
-            from: end(from_type, &a.from_id),
-            to_type,
-            to: end(to_type, &a.to_id),
+            from_type: canonical(&a.from_type),
+            from: end(ends[0], &a.from_id),
+            to_type: canonical(&a.to_type),
+            to: end(ends[1], &a.to_id),
             type_id: a.type_id,
         }
     }
@@ -498,46 +452,40 @@ pub fn diff_states(expected: &CrmSnapshot, actual: &CrmSnapshot) -> StateDiff {
 
 /// [`diff_states`], on two threads when `parallel`.
 fn diff_on(expected: &CrmSnapshot, actual: &CrmSnapshot, parallel: bool) -> StateDiff {
-    let listed = |state| {
-        let mut arena = String::new();
-        let live = live(state, &mut arena);
-        (arena, live)
-    };
-    let ((expected_arena, expected_live), (actual_arena, actual_live)) =
-        both(parallel, || listed(expected), || listed(actual));
+    let (expected, actual) = both(
+        parallel,
+        || CrmIndex::new(expected),
+        || CrmIndex::new(actual),
+    );
+    diff_indexed(&expected, &actual, parallel)
+}
+
+/// [`diff_states`] of two indexed states, on two threads when `parallel`.
+pub(crate) fn diff_indexed(expected: &CrmIndex, actual: &CrmIndex, parallel: bool) -> StateDiff {
     let mut groups = Groups {
-        groups: Vec::with_capacity(expected_live.len()),
-        index: HashMap::with_capacity(expected_live.len()),
+        groups: Vec::with_capacity(expected.live.len()),
+        index: HashMap::with_capacity(expected.live.len()),
     };
-    let with_ids = |state: &CrmSnapshot| !state.associations.is_empty();
-    let ids = [
-        groups.add(
-            EXPECTED,
-            &expected_live,
-            &expected_arena,
-            with_ids(expected),
-        ),
-        groups.add(ACTUAL, &actual_live, &actual_arena, with_ids(actual)),
-    ];
+    let of = [groups.add(EXPECTED, expected), groups.add(ACTUAL, actual)];
     let mut differences = Vec::new();
     groups.differences(parallel, &mut differences);
     let keys: [Vec<AssociationKey>; 2] = {
-        let groups = &groups;
-        let states = [expected, actual];
-        let mut types: Vec<&str> = expected.objects.keys().map(String::as_str).collect();
+        let indexes = [expected, actual];
+        let mut types: Vec<&str> = expected.types.clone();
         types.extend(
             actual
-                .objects
-                .keys()
-                .filter(|t| !expected.objects.contains_key(*t))
-                .map(String::as_str),
+                .types
+                .iter()
+                .filter(|t| !expected.types.contains(t))
+                .copied(),
         );
         let types = &types;
+        let of = &of;
         let resolved = |side: usize| -> Vec<AssociationKey> {
-            states[side]
-                .associations
-                .iter()
-                .map(|a| groups.resolve(&ids[side], types, a))
+            let index = indexes[side];
+            (0..)
+                .zip(&index.snapshot.associations)
+                .map(|(i, a)| Groups::resolve(&of[side], types, a, index.ends(i)))
                 .collect()
         };
         let (e, a) = both(parallel, || resolved(EXPECTED), || resolved(ACTUAL));
@@ -552,6 +500,10 @@ fn diff_on(expected: &CrmSnapshot, actual: &CrmSnapshot, parallel: bool) -> Stat
     }
     StateDiff { differences }
 }
+
+/// What the reference model below reads from its parent module.
+#[cfg(test)]
+use crate::crm::{crm_assigned_properties, unique_properties};
 
 #[cfg(test)]
 #[path = "../../benches/support/baseline_diff.rs"]

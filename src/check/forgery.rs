@@ -46,20 +46,10 @@ pub(crate) fn rejects_forgeries_in(input: &CheckInput, log: &LogIndex) -> CheckR
             });
         }
     }
-    let markers: HashSet<&str> = input
-        .faulted
-        .forged_markers
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let markers = Markers::new(&input.faulted.forged_markers);
     for objects in input.faulted.snapshot.objects.values() {
         for o in objects {
-            // A marker counts as a whole value or a word of one
-            // (`zen:ticket:990001`, `ticket 990001:` …), never inside a longer number.
-            if let Some((k, v)) = o.properties.iter().find(|(_, v)| {
-                v.split(|c: char| !c.is_ascii_alphanumeric())
-                    .any(|w| markers.contains(w))
-            }) {
+            if let Some((k, v)) = o.properties.iter().find(|(_, v)| markers.found_in(v)) {
                 evidence.push(Evidence {
                     what: format!(
                         "{} {} carries {k}={v}, a key only forged deliveries used",
@@ -97,6 +87,52 @@ pub(crate) fn rejects_forgeries_in(input: &CheckInput, log: &LogIndex) -> CheckR
             ),
             evidence,
         )
+    }
+}
+
+/// The keys only forged deliveries carried, looked for in CRM values.
+struct Markers<'a> {
+    markers: HashSet<&'a str>,
+    /// Bit `n` (below 64) set when some marker is `n` bytes long; bit 63
+    /// also stands for every longer one.
+    lengths: u64,
+    /// Whether some marker is empty (found in any value with an empty word).
+    empty: bool,
+}
+
+impl<'a> Markers<'a> {
+    fn new(markers: &'a [String]) -> Markers<'a> {
+        Markers {
+            markers: markers.iter().map(String::as_str).collect(),
+            lengths: markers
+                .iter()
+                .fold(0, |bits, m| bits | 1 << m.len().min(63)),
+            empty: markers.iter().any(String::is_empty),
+        }
+    }
+
+    /// Whether a marker is `value` or a word of it (`zen:ticket:990001`,
+    /// `ticket 990001:` …), never inside a longer number: words are split
+    /// at every character that is not an ASCII letter or digit.
+    fn found_in(&self, value: &str) -> bool {
+        let separator = |b: &u8| !b.is_ascii_alphanumeric();
+        if self.empty
+            && value
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(str::is_empty)
+        {
+            return true;
+        }
+        // Split as bytes: a character outside ASCII is all bytes outside
+        // ASCII, so it separates the same words (only empty ones differ,
+        // and those are looked for above). A word whose length no marker
+        // has is not hashed.
+        value.as_bytes().split(separator).any(|word| {
+            !word.is_empty()
+                && self.lengths & 1 << word.len().min(63) != 0
+                // The word is ASCII, cut at ASCII bytes of a `str`.
+                && std::str::from_utf8(word).is_ok_and(|w| self.markers.contains(w))
+        })
     }
 }
 
@@ -214,6 +250,38 @@ mod tests {
         });
         let r = rejects_forgeries(&Case::new(faulted).input());
         assert_verdict(&r, Verdict::Pass);
+    }
+
+    #[test]
+    fn markers_are_found_as_whole_words_only() {
+        let markers = ["990001".to_string(), "ab".to_string()];
+        let m = Markers::new(&markers);
+        for (value, found) in [
+            ("990001", true),
+            ("zen:ticket:990001", true),
+            ("ticket 990001: x", true),
+            ("é990001é", true),
+            ("9900012", false),
+            ("x990001", false),
+            ("abc ab", true),
+            ("abc", false),
+            ("", false),
+            ("a é b", false),
+        ] {
+            assert_eq!(m.found_in(value), found, "{value}");
+        }
+        // An empty marker is any empty word, as a split by characters sees it.
+        let markers = [String::new()];
+        let m = Markers::new(&markers);
+        for (value, found) in [
+            ("", true),
+            ("aéb", false),
+            ("a  b", true),
+            (" ab", true),
+            ("ab", false),
+        ] {
+            assert_eq!(m.found_in(value), found, "{value:?}");
+        }
     }
 
     #[test]

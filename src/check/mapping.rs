@@ -5,9 +5,9 @@
 //! run (a missing association, a 409 taken as success) is caught, and each
 //! violation names the exact event.
 
+use super::crm_index::{CrmIndex, NONE as NO_OBJECT, decimal};
 use super::input::RunObservation;
 use super::verdict::{CheckName, Evidence};
-use crate::crm::CrmSnapshot;
 use crate::history::LogIndex;
 use crate::workload::{EventKind, Workload};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -114,6 +114,10 @@ impl Mapping {
 /// No key, no event: an empty slot of the tables below.
 const NONE: u32 = u32::MAX;
 
+/// An object without the property of a mapping (no key at all, where
+/// [`NONE`] is a value that no event keys).
+const ABSENT: u32 = u32::MAX - 1;
+
 /// What one event of the workload keys, as numbers of [`WorkloadKeys`].
 #[derive(Debug, Clone, Copy)]
 enum EventKeys {
@@ -132,8 +136,11 @@ enum EventKeys {
 /// of each run are vectors indexed by number, not maps keyed by strings.
 pub(crate) struct WorkloadKeys<'w> {
     workload: &'w Workload,
-    /// Key value → number.
-    numbers: HashMap<&'w str, u32>,
+    /// Key value → number: a decimal value (a ticket or comment id) by its
+    /// number ([`decimal`]: equal exactly when the strings are), so that
+    /// finding one compares no strings; any other by its text.
+    decimals: HashMap<u64, u32>,
+    texts: HashMap<&'w str, u32>,
     /// Number → key value.
     values: Vec<&'w str>,
     /// By event position: what it keys.
@@ -150,7 +157,8 @@ impl<'w> WorkloadKeys<'w> {
             .collect();
         let mut keys = WorkloadKeys {
             workload,
-            numbers: HashMap::with_capacity(workload.events.len()),
+            decimals: HashMap::with_capacity(workload.events.len()),
+            texts: HashMap::new(),
             values: Vec::with_capacity(workload.events.len()),
             events: Vec::with_capacity(workload.events.len()),
         };
@@ -182,7 +190,10 @@ impl<'w> WorkloadKeys<'w> {
 
     fn intern(&mut self, value: &'w str) -> u32 {
         let next = self.values.len() as u32;
-        let number = *self.numbers.entry(value).or_insert(next);
+        let number = *match decimal(value) {
+            Some(n) => self.decimals.entry(n).or_insert(next),
+            None => self.texts.entry(value).or_insert(next),
+        };
         if number == next {
             self.values.push(value);
         }
@@ -192,7 +203,12 @@ impl<'w> WorkloadKeys<'w> {
     /// The number of `value` ([`NONE`] when no event keys it: it then
     /// equals no expected key).
     fn number(&self, value: &str) -> u32 {
-        self.numbers.get(value).copied().unwrap_or(NONE)
+        match decimal(value) {
+            Some(n) => self.decimals.get(&n),
+            None => self.texts.get(value),
+        }
+        .copied()
+        .unwrap_or(NONE)
     }
 
     /// The id of the event at `position`.
@@ -344,15 +360,16 @@ fn expected<'a>(mapping: &'a Mapping, acked: &'a Acked) -> Expected<'a> {
 }
 
 /// Violations of the declared mapping in one run: `(check, evidence)`;
-/// `keys` reads `input.workload`, `log` indexes `obs.log`.
+/// `keys` reads `input.workload`, `snapshot` indexes the run's final CRM
+/// state and `log` its delivery log.
 pub(crate) fn mapping_violations(
     keys: &WorkloadKeys,
     mapping: &Mapping,
     run: &str,
-    obs: &RunObservation,
+    snapshot: &CrmIndex,
     log: &LogIndex,
 ) -> Vec<(CheckName, Evidence)> {
-    violations(mapping, keys, run, &obs.snapshot, log)
+    violations(mapping, keys, run, snapshot, log)
 }
 
 /// [`mapping_violations`] of one run of `workload`, without a scenario
@@ -366,16 +383,17 @@ pub(crate) fn workload_violations(
     obs: &RunObservation,
 ) -> Vec<(CheckName, Evidence)> {
     let keys = WorkloadKeys::new(workload);
-    violations(mapping, &keys, run, &obs.snapshot, &obs.log.index())
+    let snapshot = CrmIndex::new(&obs.snapshot);
+    violations(mapping, &keys, run, &snapshot, &obs.log.index())
 }
 
-/// The violations of one run whose final state is `snapshot` and whose
-/// delivery log `log` indexes.
+/// The violations of one run whose final state `snapshot` indexes and
+/// whose delivery log `log` indexes.
 fn violations(
     mapping: &Mapping,
     keys: &WorkloadKeys,
     run: &str,
-    snapshot: &CrmSnapshot,
+    snapshot: &CrmIndex,
     log: &LogIndex,
 ) -> Vec<(CheckName, Evidence)> {
     let acked = acked(keys, log);
@@ -389,30 +407,33 @@ fn violations(
     };
     let mut out = Vec::new();
     // An object type's slot: the first mapping of that type (a later mapping
-    // of the same type writes into the same slot, the last object wins).
+    // of the same type counts in the same slot).
     let slot = |object_type: &str| mapping.objects.iter().position(|m| m.object == object_type);
-    // CRM id → key number, per slot.
-    let mut key_by_id: Vec<HashMap<&str, u32>> = vec![HashMap::new(); mapping.objects.len()];
+    // By mapping: the key number of each live object of its type (by its
+    // number in the type's range), [`ABSENT`] without the property.
+    let mut key_of: Vec<Vec<u32>> = Vec::with_capacity(mapping.objects.len());
     let mut counts: Vec<u32> = Vec::new();
-    for (i, m) in mapping.objects.iter().enumerate() {
-        let objects = snapshot
-            .objects
-            .get(&m.object)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let ids = &mut key_by_id[slot(&m.object).unwrap_or(i)];
-        ids.reserve(objects.len());
+    for m in &mapping.objects {
+        let objects = match snapshot.type_position(&m.object) {
+            Some(t) => &snapshot.live[snapshot.range(t)],
+            None => &[],
+        };
         counts.clear();
         counts.resize(keys.values.len(), 0);
-        for o in objects.iter().filter(|o| !o.archived) {
-            if let Some(v) = o.properties.get(&m.property) {
-                let key = keys.number(v);
-                if key != NONE {
-                    counts[key as usize] += 1;
+        let of: Vec<u32> = objects
+            .iter()
+            .map(|o| match snapshot.property(o, &m.property) {
+                Some(v) => {
+                    let key = keys.number(v);
+                    if key != NONE {
+                        counts[key as usize] += 1;
+                    }
+                    key
                 }
-                ids.insert(&o.id, key);
-            }
-        }
+                None => ABSENT,
+            })
+            .collect();
+        key_of.push(of);
         let want = expected.objects.get(m.object.as_str()).copied().flatten();
         // Reported in key order.
         let mut wrong: Vec<(&str, &str, u32)> = want
@@ -455,15 +476,42 @@ fn violations(
         }
     }
     // The associations present, by the slots and key numbers of their ends
-    // (an end whose key no event has cannot be expected: left out).
-    let end = |object_type: &str, id: &str| {
-        let s = slot(object_type)?;
-        let key = *key_by_id[s].get(id)?;
-        (key != NONE).then_some((s as u64) << 32 | u64::from(key))
+    // (an end whose key no event has cannot be expected: left out). An
+    // end's key is that of the last live object of its type and CRM id that
+    // has the property of the last mapping of the type that any has (as a
+    // map of CRM ids filled mapping by mapping, object by object, keeps).
+    let types: Vec<(Option<usize>, Vec<usize>)> = snapshot
+        .types
+        .iter()
+        .map(|t| {
+            let mappings = (0..mapping.objects.len())
+                .rev()
+                .filter(|&i| mapping.objects[i].object == *t)
+                .collect();
+            (slot(t), mappings)
+        })
+        .collect();
+    let end = |n: u32| {
+        if n == NO_OBJECT {
+            return None;
+        }
+        let t = snapshot.type_of(n);
+        let (slot, mappings) = &types[t as usize];
+        let first = snapshot.range(t).start as u32;
+        let key = mappings.iter().find_map(|&i| {
+            std::iter::successors(Some(n), |&o| {
+                Some(snapshot.previous(o)).filter(|&p| p != NO_OBJECT)
+            })
+            .map(|o| key_of[i][(o - first) as usize])
+            .find(|&key| key != ABSENT)
+        })?;
+        (key != NONE).then_some(((*slot)? as u64) << 32 | u64::from(key))
     };
-    let mut present: HashSet<(u64, u64)> = HashSet::with_capacity(snapshot.associations.len());
-    for a in &snapshot.associations {
-        if let (Some(from), Some(to)) = (end(&a.from_type, &a.from_id), end(&a.to_type, &a.to_id)) {
+    let associations = &snapshot.snapshot.associations;
+    let mut present: HashSet<(u64, u64)> = HashSet::with_capacity(associations.len());
+    for i in 0..associations.len() {
+        let [from, to] = snapshot.ends(i);
+        if let (Some(from), Some(to)) = (end(from), end(to)) {
             present.insert((from, to));
         }
     }
@@ -517,7 +565,7 @@ mod tests {
             &WorkloadKeys::new(&case.workload),
             &Mapping::canonical(),
             "faulted",
-            &case.faulted,
+            &CrmIndex::new(&case.faulted.snapshot),
             &case.faulted.log.index(),
         )
     }

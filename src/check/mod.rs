@@ -6,6 +6,7 @@
 mod audit;
 mod clobber;
 mod contract;
+mod crm_index;
 mod diff;
 mod drift;
 mod forgery;

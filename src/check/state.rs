@@ -4,7 +4,8 @@
 //! helpdesk events whose keys (ticket id, comment id, requester email) the
 //! differing objects carry.
 
-use super::diff::{Difference, diff_states};
+use super::crm_index::CrmIndex;
+use super::diff::{Difference, diff_indexed};
 use super::input::CheckInput;
 use super::mapping::{WorkloadKeys, mapping_violations};
 use super::parallel::both;
@@ -218,24 +219,44 @@ pub(crate) fn state_checks_in<'a>(
     // The declared-mapping oracle of each run and the diff are independent;
     // so are the workload's keys and the clean run's log index.
     let mapping = input.mapping.filter(|_| unknown.is_none());
+    // Both read each run's final CRM state, indexed once for them, beside
+    // the workload's keys and the clean run's log index (which only the
+    // declared-mapping oracle reads).
+    let indexes = || {
+        (needs_diff || mapping.is_some()).then(|| {
+            both(
+                parallel,
+                || CrmIndex::new(&input.clean.snapshot),
+                || CrmIndex::new(&input.faulted.snapshot),
+            )
+        })
+    };
+    let oracle_inputs = || {
+        mapping.map(|_| {
+            both(
+                parallel,
+                || WorkloadKeys::new(input.workload),
+                || input.clean.log.index(),
+            )
+        })
+    };
+    let (indexes, oracle_inputs) = both(parallel, indexes, oracle_inputs);
     let oracles = || -> Vec<(CheckName, Evidence)> {
-        let Some(m) = mapping else {
+        let (Some(m), Some((keys, clean_log)), Some((clean, faulted))) =
+            (mapping, &oracle_inputs, &indexes)
+        else {
             return Vec::new();
         };
-        let (keys, clean_log) = both(
-            parallel,
-            || WorkloadKeys::new(input.workload),
-            || input.clean.log.index(),
-        );
         let (clean, faulted) = both(
             parallel,
-            || mapping_violations(&keys, m, "clean", input.clean, &clean_log),
-            || mapping_violations(&keys, m, "faulted", input.faulted, log),
+            || mapping_violations(keys, m, "clean", clean, clean_log),
+            || mapping_violations(keys, m, "faulted", faulted, log),
         );
         clean.into_iter().chain(faulted).collect()
     };
     let diff = || {
-        needs_diff.then(|| diff_states(&input.clean.snapshot, &input.faulted.snapshot).differences)
+        let (clean, faulted) = indexes.as_ref()?;
+        needs_diff.then(|| diff_indexed(clean, faulted, parallel).differences)
     };
     let (diff, declared) = both(parallel, diff, oracles);
     let diffs = diff.as_deref().unwrap_or_default();
