@@ -661,17 +661,27 @@ mod tests {
         )
     }
 
+    /// Delivers `units` to `url` at `concurrency` from `origin`; the log.
+    async fn delivered(
+        url: &str,
+        concurrency: usize,
+        units: Vec<Unit>,
+        origin: Instant,
+    ) -> DeliveryLog {
+        let log = Arc::new(Mutex::new(DeliveryLog::default()));
+        producer_for(url, concurrency)
+            .deliver(units, origin, log.clone(), Arc::default())
+            .await;
+        std::mem::take(&mut *log.lock().unwrap())
+    }
+
     #[tokio::test]
     async fn deliveries_in_flight_never_exceed_the_concurrency() {
         let (url, max) = holding_receiver(Duration::from_millis(150)).await;
         let units = (0..7)
             .map(|i| Unit::now(planned(&format!("e{i}"))))
             .collect();
-        let log = Arc::new(Mutex::new(DeliveryLog::default()));
-        producer_for(&url, 3)
-            .deliver(units, Instant::now(), log.clone(), Arc::default())
-            .await;
-        let log = log.lock().unwrap();
+        let log = delivered(&url, 3, units, Instant::now()).await;
         assert_eq!(log.deliveries.len(), 7);
         assert!(
             log.deliveries
@@ -771,11 +781,7 @@ mod tests {
                 deliveries: vec![planned(&format!("e{i}"))],
             })
             .collect();
-        let log = Arc::new(Mutex::new(DeliveryLog::default()));
-        producer_for(&url, 1)
-            .deliver(units, Instant::now(), log.clone(), Arc::default())
-            .await;
-        let log = log.lock().unwrap();
+        let log = delivered(&url, 1, units, Instant::now()).await;
         assert_eq!(log.attempts.len(), 40, "{:?}", log.attempts);
         assert!(
             log.attempts
@@ -824,11 +830,7 @@ mod tests {
         let units = (0..3)
             .map(|i| Unit::now(planned(&format!("e{i}"))))
             .collect();
-        let log = Arc::new(Mutex::new(DeliveryLog::default()));
-        producer_for(&url, 1)
-            .deliver(units, Instant::now(), log.clone(), Arc::default())
-            .await;
-        let log = log.lock().unwrap();
+        let log = delivered(&url, 1, units, Instant::now()).await;
         assert!(
             log.attempts
                 .iter()
