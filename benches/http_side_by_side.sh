@@ -26,42 +26,11 @@ command -v oha >/dev/null || {
 }
 cargo build --release --quiet --bin hookproof --examples
 bin=$PWD/target/release
-work=$(mktemp -d)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=support/serve.sh
+source benches/support/serve.sh
 
 body='{"properties":{"email":"ada@example.com","firstname":"Ada"}}'
 
-# start NAME VAR CMD...: runs CMD in the background, waits for its
-# `VAR=url` line, sets $pid and $url.
-start() {
-    local name=$1 var=$2
-    shift 2
-    # Emptied here, not by the child's redirection: a URL left in the file
-    # by an earlier server of the same name must never be read.
-    : >"$work/$name.out"
-    "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    pid=$!
-    url=
-    for _ in $(seq 100); do
-        url=$(sed -n "s/^$var=//p" "$work/$name.out")
-        [ -n "$url" ] && break
-        sleep 0.1
-    done
-    [ -n "$url" ] || {
-        echo "$name did not print $var=" >&2
-        exit 1
-    }
-}
-stop() {
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
-}
 kib() { awk -v k="$1" '$1 == k ":" { print $2 }' "/proc/$pid/status"; }
 
 # load URL: oha -n N -c CONC with the contact request; JSON to $work/oha.json

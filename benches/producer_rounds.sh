@@ -16,23 +16,11 @@ conc=$2
 shift 2
 new=${NEW:?NEW=DIR of the new examples}
 old=${OLD:-}
-work=$(mktemp -d)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=support/serve.sh
+source "$(dirname "$0")/support/serve.sh"
 printf '%s' '{"type":"zen:event-type:ticket.created","account_id":1,"detail":{"id":"1001","subject":"Printer on fire","status":"new","requester_id":"42","priority":"high"},"time":"2026-11-30T00:00:00Z"}' >"$work/event.json"
 for who in "$@"; do
-    "$new/bare_http" >"$work/bare.out" 2>/dev/null &
-    pid=$!
-    url=
-    for _ in $(seq 100); do
-        url=$(sed -n 's/^URL=//p' "$work/bare.out")
-        [ -n "$url" ] && break
-        sleep 0.05
-    done
+    start bare URL "$new/bare_http"
     at=$(date -u +%H:%M:%S)
     load=$(cut -d' ' -f1 /proc/loadavg)
     case $who in
@@ -56,7 +44,5 @@ for who in "$@"; do
     esac
     cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$work/time")
     echo "$at load=$load $who rps=$rps cpu=${cpu}s $result"
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
+    stop
 done
