@@ -523,13 +523,15 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|t| !t.is_empty())
 }
 
-/// A `Retry-After` given in seconds (fractions allowed), if valid.
+/// A `Retry-After` given in seconds (fractions allowed), if valid. A value
+/// too large for a [`Duration`] (e.g. `1e300`) is [`Duration::MAX`], not a
+/// panic: the delivery policy caps it (`max_retry_after`).
 fn parse_retry_after(value: &[u8]) -> Option<Duration> {
     std::str::from_utf8(value)
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
 
 /// What a chunk-size line says.
@@ -915,6 +917,8 @@ mod tests {
         );
         assert_eq!(parse_retry_after(b"-1"), None);
         assert_eq!(parse_retry_after(b"NaN"), None);
+        // A hostile SUT cannot make the producer panic with a huge value.
+        assert_eq!(parse_retry_after(b"1e300"), Some(Duration::MAX));
         assert_eq!(parse_retry_after(b"Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 
