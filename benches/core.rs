@@ -6,10 +6,9 @@
 //! cloning the two observations they read, and vs the floor of reading
 //! every string of both once).
 
-// The `hookproof` binary's allocator (see `src/main.rs`): the checks and
-// the rest are measured as the binary runs them.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The `hookproof` binary's allocator (see `hookproof::allocator`): the
+// checks and the rest are measured as the binary runs them.
+hookproof::global_allocator!();
 
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

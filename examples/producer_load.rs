@@ -8,10 +8,9 @@
 //! (defaults: 200000 events, concurrency 50, the built-in body; a load
 //! generator compared with it can send the same BODY_FILE).
 
-// The allocator of the `hookproof` binary (src/main.rs), so this measures
-// the producer as `hookproof run` and `bench` run it.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The allocator of the `hookproof` binary (see `hookproof::allocator`), so
+// this measures the producer as `hookproof run` and `bench` run it.
+hookproof::global_allocator!();
 
 use hookproof::history::{DeliveryLog, DeliveryStatus, SignatureMode};
 use hookproof::producer::{DeliveryPolicy, PlannedDelivery, Producer, Progress, Target, Unit};

@@ -11,6 +11,7 @@
 //! never prints and never exits; `cli` owns the terminal and exit codes.
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod bench;
 pub mod check;
 pub mod cli;
