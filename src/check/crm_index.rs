@@ -42,6 +42,32 @@ pub(crate) fn normalised(object: &CrmObject) -> impl Iterator<Item = (&String, &
         .filter(move |(k, v)| !assigned.contains(&k.as_str()) && !v.is_empty())
 }
 
+/// Whether [`normalised`] `a` and `b` are equal. Walks both property maps
+/// in step while their keys agree (then a key's entries are equal, or both
+/// left out as CRM-assigned, or the sequences differ: a key's value that
+/// differs and is not CRM-assigned is kept on at least one side, and the
+/// other side has no other entry of that key); compares the normalised
+/// sequences themselves only when the keys do not agree.
+pub(crate) fn same_normalised(a: &CrmObject, b: &CrmObject) -> bool {
+    let assigned = crm_assigned_properties();
+    if a.properties.len() == b.properties.len() {
+        let mut aligned = true;
+        for ((ka, va), (kb, vb)) in a.properties.iter().zip(&b.properties) {
+            if ka != kb {
+                aligned = false;
+                break;
+            }
+            if va != vb && !assigned.contains(&ka.as_str()) {
+                return false;
+            }
+        }
+        if aligned {
+            return true;
+        }
+    }
+    normalised(a).eq(normalised(b))
+}
+
 /// A decimal number written as the store writes CRM ids (digits, no
 /// leading zero, below 10¹⁹), as its number: two such strings are equal
 /// exactly when their numbers are.
@@ -321,6 +347,42 @@ mod tests {
             );
             assert_eq!(index.property(&index.live[3], "subject"), None);
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_normalised_agrees_with_comparing_the_normalised_sequences(
+            a in proptest::collection::vec((0..5usize, 0..3usize), 0..6),
+            b in proptest::collection::vec((0..5usize, 0..3usize), 0..6),
+        ) {
+            // Two CRM-assigned keys among them, and empty values.
+            const KEYS: &[&str] = &["createdate", "email", "hs_object_id", "subject", "zz"];
+            const VALUES: &[&str] = &["", "x", "y"];
+            let make = |props: &[(usize, usize)]| {
+                let mut o = object("tickets", "1", &[]);
+                o.properties = props
+                    .iter()
+                    .map(|&(k, v)| (KEYS[k].to_string(), VALUES[v].to_string()))
+                    .collect();
+                o
+            };
+            let (a, b) = (make(&a), make(&b));
+            proptest::prop_assert_eq!(
+                same_normalised(&a, &b),
+                normalised(&a).eq(normalised(&b))
+            );
+        }
+    }
+
+    #[test]
+    fn same_normalised_ignores_assigned_and_empty_properties_only() {
+        let a = object("tickets", "1", &[("subject", "s"), ("content", "")]);
+        let b = object("tickets", "2", &[("subject", "s")]);
+        assert!(same_normalised(&a, &b));
+        let c = object("tickets", "1", &[("subject", "t"), ("content", "")]);
+        assert!(!same_normalised(&a, &c));
+        let d = object("tickets", "1", &[("subject", "s"), ("content", "c")]);
+        assert!(!same_normalised(&a, &d));
     }
 
     #[test]

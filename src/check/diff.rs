@@ -7,7 +7,7 @@
 //! property sets). Associations are compared with their endpoints resolved
 //! to those identities.
 
-use super::crm_index::{CrmIndex, NONE, Slot, decimal, normalised};
+use super::crm_index::{CrmIndex, NONE, Slot, decimal, normalised, same_normalised};
 use super::parallel::{PARALLEL_FROM, both};
 use crate::crm::{Association, CrmObject, CrmSnapshot};
 use foldhash::{HashMap, HashMapExt};
@@ -268,7 +268,7 @@ impl<'a> Groups<'a> {
                 .filter(|g| {
                     g.count[EXPECTED] != g.count[ACTUAL]
                         || match g.first {
-                            [Some(e), Some(a)] => !normalised(e).eq(normalised(a)),
+                            [Some(e), Some(a)] => !same_normalised(e, a),
                             _ => false,
                         }
                 })
@@ -300,7 +300,7 @@ impl<'a> Groups<'a> {
                 });
             }
             if let [Some(eo), Some(ao)] = g.first
-                && !normalised(eo).eq(normalised(ao))
+                && !same_normalised(eo, ao)
             {
                 let (ep, ap) = (normalise(eo), normalise(ao));
                 let keys: Vec<String> = ep
@@ -399,24 +399,51 @@ impl<'a> Groups<'a> {
     }
 }
 
-/// Counts keys of both sides and reports those counted differently, in
-/// the order of their rendered strings.
+/// Counts keys of both sides; returns those counted differently, as
+/// `(rendered key, expected count, actual count)`.
 fn count_associations<K: Hash + Eq>(
     sides: [Vec<K>; 2],
     render: impl Fn(&K) -> String,
-    out: &mut Vec<Difference>,
-) {
+) -> Vec<(String, usize, usize)> {
     let mut counts: HashMap<K, [usize; 2]> = HashMap::with_capacity(sides[EXPECTED].len());
     for (side, keys) in sides.into_iter().enumerate() {
         for key in keys {
             counts.entry(key).or_default()[side] += 1;
         }
     }
-    let mut differing: Vec<(String, usize, usize)> = counts
+    counts
         .iter()
         .filter(|(_, [e, a])| e != a)
         .map(|(k, [e, a])| (render(k), *e, *a))
-        .collect();
+        .collect()
+}
+
+/// [`count_associations`] of keys sorted on each side: counts runs of
+/// equal keys, merging both sides in one pass.
+fn count_sorted<K: Ord>(
+    sides: [&[K]; 2],
+    render: impl Fn(&K) -> String,
+) -> Vec<(String, usize, usize)> {
+    let [mut e, mut a] = sides;
+    let mut differing = Vec::new();
+    loop {
+        let key = match (e.first(), a.first()) {
+            (Some(x), Some(y)) => x.min(y),
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => return differing,
+        };
+        let run = |keys: &[K]| keys.iter().take_while(|k| *k == key).count();
+        let (expected, actual) = (run(e), run(a));
+        if expected != actual {
+            differing.push((render(key), expected, actual));
+        }
+        e = &e[expected..];
+        a = &a[actual..];
+    }
+}
+
+/// Reports associations counted differently, in the order of their strings.
+fn report_associations(mut differing: Vec<(String, usize, usize)>, out: &mut Vec<Difference>) {
     differing.sort_unstable();
     for (association, expected, actual) in differing {
         out.push(if expected > actual {
@@ -432,6 +459,51 @@ fn count_associations<K: Hash + Eq>(
                 actual,
             }
         });
+    }
+}
+
+/// An [`AssociationKey`] whose ends are both objects, packed into one
+/// number (sorted and compared without reading any string): its types by
+/// position in the list of both states' types (below 2¹⁶), its ends'
+/// groups and its type id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Packed(u128);
+
+impl Packed {
+    /// Packs `[from type, from group, to type, to group, type id]`.
+    fn new([from_type, from, to_type, to, type_id]: [u32; 5]) -> Packed {
+        debug_assert!(from_type <= u32::from(u16::MAX) && to_type <= u32::from(u16::MAX));
+        Packed(
+            u128::from(from_type) << 112
+                | u128::from(from) << 80
+                | u128::from(to_type) << 64
+                | u128::from(to) << 32
+                | u128::from(type_id),
+        )
+    }
+
+    /// `[from type, from group, to type, to group, type id]`.
+    fn fields(self) -> [u32; 5] {
+        let field = |shift: u32, bits: u32| ((self.0 >> shift) & ((1u128 << bits) - 1)) as u32;
+        [
+            field(112, 16),
+            field(80, 32),
+            field(64, 16),
+            field(32, 32),
+            field(0, 32),
+        ]
+    }
+
+    /// The key, its types read from `types`.
+    fn key<'a>(self, types: &[&'a str]) -> AssociationKey<'a> {
+        let [from_type, from, to_type, to, type_id] = self.fields();
+        AssociationKey {
+            from_type: types[from_type as usize],
+            from: End::Object(from),
+            to_type: types[to_type as usize],
+            to: End::Object(to),
+            type_id,
+        }
     }
 }
 
@@ -469,35 +541,78 @@ pub(crate) fn diff_indexed(expected: &CrmIndex, actual: &CrmIndex, parallel: boo
     let of = [groups.add(EXPECTED, expected), groups.add(ACTUAL, actual)];
     let mut differences = Vec::new();
     groups.differences(parallel, &mut differences);
-    let keys: [Vec<AssociationKey>; 2] = {
-        let indexes = [expected, actual];
-        let mut types: Vec<&str> = expected.types.clone();
-        types.extend(
-            actual
-                .types
-                .iter()
-                .filter(|t| !expected.types.contains(t))
-                .copied(),
-        );
-        let types = &types;
-        let of = &of;
-        let resolved = |side: usize| -> Vec<AssociationKey> {
-            let index = indexes[side];
-            (0..)
-                .zip(&index.snapshot.associations)
-                .map(|(i, a)| Groups::resolve(&of[side], types, a, index.ends(i)))
-                .collect()
-        };
-        let (e, a) = both(parallel, || resolved(EXPECTED), || resolved(ACTUAL));
-        [e, a]
+    let indexes = [expected, actual];
+    let mut types: Vec<&str> = expected.types.clone();
+    types.extend(
+        actual
+            .types
+            .iter()
+            .filter(|t| !expected.types.contains(t))
+            .copied(),
+    );
+    // Each side's type positions in `types`; keys are packed only when
+    // every position fits in 16 bits.
+    let positions: [Vec<u32>; 2] = indexes.map(|index| {
+        let position = |t: &&str| types.iter().position(|c| c == t).unwrap_or_default() as u32;
+        index.types.iter().map(position).collect()
+    });
+    let packable = types.len() <= usize::from(u16::MAX) + 1;
+    // Each side's associations: packed and sorted when both ends are
+    // objects, as keys otherwise.
+    let resolved = |side: usize| -> (Vec<Packed>, Vec<AssociationKey>) {
+        let index = indexes[side];
+        let (of, positions) = (&of[side], &positions[side]);
+        let mut packed = Vec::with_capacity(index.snapshot.associations.len());
+        let mut keys = Vec::new();
+        for (i, a) in (0..).zip(&index.snapshot.associations) {
+            match index.ends(i) {
+                [from, to] if packable && from != NONE && to != NONE => {
+                    let position = |n: u32| positions[index.type_of(n) as usize];
+                    packed.push(Packed::new([
+                        position(from),
+                        of[from as usize],
+                        position(to),
+                        of[to as usize],
+                        a.type_id,
+                    ]));
+                }
+                ends => keys.push(Groups::resolve(of, &types, a, ends)),
+            }
+        }
+        packed.sort_unstable();
+        (packed, keys)
     };
-    if keys.iter().flatten().any(|k| groups.ambiguous(k)) {
+    let ((packed_e, keys_e), (packed_a, keys_a)) =
+        both(parallel, || resolved(EXPECTED), || resolved(ACTUAL));
+    // As `Groups::ambiguous`, reading each type's string once.
+    let colon: Vec<bool> = types.iter().map(|t| t.contains(':')).collect();
+    let any_ambiguous = [&keys_e, &keys_a]
+        .into_iter()
+        .flatten()
+        .any(|k| groups.ambiguous(k))
+        || [&packed_e, &packed_a].into_iter().flatten().any(|p| {
+            let [from_type, from, to_type, ..] = p.fields();
+            colon[from_type as usize]
+                || colon[to_type as usize]
+                || groups.groups[from as usize].arrow
+        });
+    let differing = if any_ambiguous {
         // Distinct keys may render alike: count the strings themselves.
-        let strings = keys.map(|keys| keys.iter().map(|k| groups.render(k)).collect());
-        count_associations(strings, String::clone, &mut differences);
+        let strings = [(packed_e, keys_e), (packed_a, keys_a)].map(|(packed, keys)| {
+            packed
+                .iter()
+                .map(|p| p.key(&types))
+                .chain(keys)
+                .map(|k| groups.render(&k))
+                .collect::<Vec<String>>()
+        });
+        count_associations(strings, String::clone)
     } else {
-        count_associations(keys, |k| groups.render(k), &mut differences);
-    }
+        let mut differing = count_sorted([&packed_e, &packed_a], |p| groups.render(&p.key(&types)));
+        differing.extend(count_associations([keys_e, keys_a], |k| groups.render(k)));
+        differing
+    };
+    report_associations(differing, &mut differences);
     StateDiff { differences }
 }
 
@@ -736,6 +851,48 @@ pub(crate) mod tests {
                 ..
             }]
         ));
+    }
+
+    #[test]
+    fn packed_association_keys_round_trip_and_sort_by_their_fields() {
+        let types = ["contacts", "notes", "a:b"];
+        let fields = [2, u32::MAX - 1, 1, 7, u32::MAX];
+        let packed = Packed::new(fields);
+        assert_eq!(packed.fields(), fields);
+        assert_eq!(
+            packed.key(&types),
+            AssociationKey {
+                from_type: "a:b",
+                from: End::Object(u32::MAX - 1),
+                to_type: "notes",
+                to: End::Object(7),
+                type_id: u32::MAX,
+            }
+        );
+        assert!(Packed::new([1, 9, 0, 0, 0]) < Packed::new([2, 0, 0, 0, 0]));
+        assert!(Packed::new([0, 0, 0, 0, 9]) < Packed::new([0, 0, 0, 1, 0]));
+    }
+
+    #[test]
+    fn counting_sorted_keys_finds_what_counting_in_a_map_finds() {
+        let sides = [vec![1, 1, 2, 4, 4, 4, 7], vec![0, 1, 2, 2, 4, 4, 4, 9, 9]];
+        let render = |k: &i32| format!("k{k}");
+        let mut sorted = count_sorted([&sides[0], &sides[1]], render);
+        let mut mapped = count_associations(sides.clone(), render);
+        sorted.sort_unstable();
+        mapped.sort_unstable();
+        assert_eq!(
+            sorted,
+            vec![
+                ("k0".to_string(), 0, 1),
+                ("k1".to_string(), 2, 1),
+                ("k2".to_string(), 1, 2),
+                ("k7".to_string(), 1, 0),
+                ("k9".to_string(), 0, 2),
+            ]
+        );
+        assert_eq!(sorted, mapped);
+        assert!(count_sorted::<i32>([&[], &[]], render).is_empty());
     }
 
     mod same_as_reference {

@@ -7,9 +7,10 @@
 
 use super::crm_index::{CrmIndex, NONE as NO_OBJECT, decimal};
 use super::input::RunObservation;
+use super::number_map::NumberMap;
 use super::verdict::{CheckName, Evidence};
 use crate::history::LogIndex;
-use crate::workload::{EventKind, Workload};
+use crate::workload::{Event, EventKind, Workload};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +140,7 @@ pub(crate) struct WorkloadKeys<'w> {
     /// Key value → number: a decimal value (a ticket or comment id) by its
     /// number ([`decimal`]: equal exactly when the strings are), so that
     /// finding one compares no strings; any other by its text.
-    decimals: HashMap<u64, u32>,
+    decimals: NumberMap,
     texts: HashMap<&'w str, u32>,
     /// Number → key value.
     values: Vec<&'w str>,
@@ -157,7 +158,7 @@ impl<'w> WorkloadKeys<'w> {
             .collect();
         let mut keys = WorkloadKeys {
             workload,
-            decimals: HashMap::with_capacity(workload.events.len()),
+            decimals: NumberMap::new(),
             texts: HashMap::new(),
             values: Vec::with_capacity(workload.events.len()),
             events: Vec::with_capacity(workload.events.len()),
@@ -166,10 +167,7 @@ impl<'w> WorkloadKeys<'w> {
             let event = match e.kind {
                 EventKind::TicketCreated => EventKeys::Ticket {
                     ticket: keys.intern(e.ticket_id.as_deref().unwrap_or_default()),
-                    email: match e.body["detail"]["requester_id"]
-                        .as_str()
-                        .and_then(|r| email_of.get(r))
-                    {
+                    email: match requester_id(e).and_then(|r| email_of.get(r)) {
                         Some(email) => keys.intern(email),
                         None => NONE,
                     },
@@ -190,9 +188,9 @@ impl<'w> WorkloadKeys<'w> {
 
     fn intern(&mut self, value: &'w str) -> u32 {
         let next = self.values.len() as u32;
-        let number = *match decimal(value) {
-            Some(n) => self.decimals.entry(n).or_insert(next),
-            None => self.texts.entry(value).or_insert(next),
+        let number = match decimal(value) {
+            Some(n) => self.decimals.get_or_insert(n, next),
+            None => *self.texts.entry(value).or_insert(next),
         };
         if number == next {
             self.values.push(value);
@@ -204,10 +202,9 @@ impl<'w> WorkloadKeys<'w> {
     /// equals no expected key).
     fn number(&self, value: &str) -> u32 {
         match decimal(value) {
-            Some(n) => self.decimals.get(&n),
-            None => self.texts.get(value),
+            Some(n) => self.decimals.get(n),
+            None => self.texts.get(value).copied(),
         }
-        .copied()
         .unwrap_or(NONE)
     }
 
@@ -215,6 +212,19 @@ impl<'w> WorkloadKeys<'w> {
     fn event_id(&self, position: u32) -> &'w str {
         &self.workload.events[position as usize].id
     }
+}
+
+/// `detail.requester_id` of `event`'s payload, when it is a string: the
+/// fields found by comparing names (a payload object has few fields: less
+/// work than hashing the names, as indexing a `serde_json::Value` does).
+pub(crate) fn requester_id(event: &Event) -> Option<&str> {
+    fn field<'v>(value: &'v serde_json::Value, name: &str) -> Option<&'v serde_json::Value> {
+        value
+            .as_object()?
+            .iter()
+            .find_map(|(k, v)| (k == name).then_some(v))
+    }
+    field(field(&event.body, "detail")?, "requester_id")?.as_str()
 }
 
 /// Key number → position of the event that creates its object ([`NONE`]:

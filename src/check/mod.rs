@@ -12,6 +12,7 @@ mod drift;
 mod forgery;
 mod input;
 mod mapping;
+mod number_map;
 mod parallel;
 mod registry;
 mod state;

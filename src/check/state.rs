@@ -7,7 +7,7 @@
 use super::crm_index::CrmIndex;
 use super::diff::{Difference, diff_indexed};
 use super::input::CheckInput;
-use super::mapping::{WorkloadKeys, mapping_violations};
+use super::mapping::{WorkloadKeys, mapping_violations, requester_id};
 use super::parallel::both;
 use super::verdict::{CheckName, CheckResult, Evidence, Verdict};
 use crate::history::LogIndex;
@@ -92,9 +92,7 @@ impl<'w> KeyIndex<'w> {
                 }
                 if !emails.is_empty()
                     && e.kind == EventKind::TicketCreated
-                    && let Some(named_emails) = e.body["detail"]["requester_id"]
-                        .as_str()
-                        .and_then(|r| emails.get(r))
+                    && let Some(named_emails) = requester_id(e).and_then(|r| emails.get(r))
                 {
                     for email in named_emails {
                         add(email, EMAIL, &e.id);
