@@ -368,7 +368,9 @@ impl<'a> LogIndex<'a> {
             .attempts
             .iter()
             .map(|a| match log.deliveries.get(a.delivery) {
-                Some(d) if d.event_id == a.event_id => delivery_rows[a.delivery],
+                Some(d) if crate::short_str::eq(&d.event_id, &a.event_id) => {
+                    delivery_rows[a.delivery]
+                }
                 _ => row(&a.event_id),
             })
             .collect();

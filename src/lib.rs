@@ -31,6 +31,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod selftest;
+mod short_str;
 pub mod signing;
 pub mod sut;
 pub mod testing;

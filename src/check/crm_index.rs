@@ -4,7 +4,8 @@
 //! without hashing the ids when they are the store's numbers, and every
 //! association's ends resolved to live objects.
 
-use crate::crm::{CrmObject, CrmSnapshot, crm_assigned_properties, unique_properties};
+use crate::crm::{CrmObject, CrmSnapshot, is_crm_assigned, unique_properties};
+use crate::short_str;
 use foldhash::{HashMap, HashMapExt};
 
 /// No object: an empty slot of the tables below.
@@ -35,11 +36,10 @@ pub(crate) struct LiveObject<'a> {
 /// The properties of `object` the oracles compare: those the CRM does not
 /// assign, with a value, in key order.
 pub(crate) fn normalised(object: &CrmObject) -> impl Iterator<Item = (&String, &String)> + Clone {
-    let assigned = crm_assigned_properties();
     object
         .properties
         .iter()
-        .filter(move |(k, v)| !assigned.contains(&k.as_str()) && !v.is_empty())
+        .filter(|(k, v)| !v.is_empty() && !is_crm_assigned(k))
 }
 
 /// Whether [`normalised`] `a` and `b` are equal. Walks both property maps
@@ -49,15 +49,14 @@ pub(crate) fn normalised(object: &CrmObject) -> impl Iterator<Item = (&String, &
 /// other side has no other entry of that key); compares the normalised
 /// sequences themselves only when the keys do not agree.
 pub(crate) fn same_normalised(a: &CrmObject, b: &CrmObject) -> bool {
-    let assigned = crm_assigned_properties();
     if a.properties.len() == b.properties.len() {
         let mut aligned = true;
         for ((ka, va), (kb, vb)) in a.properties.iter().zip(&b.properties) {
-            if ka != kb {
+            if !short_str::eq(ka, kb) {
                 aligned = false;
                 break;
             }
-            if va != vb && !assigned.contains(&ka.as_str()) {
+            if !short_str::eq(va, vb) && !is_crm_assigned(ka) {
                 return false;
             }
         }
@@ -167,7 +166,6 @@ impl<'a> CrmIndex<'a> {
     /// Indexes `snapshot` (objects by CRM id and association ends only when
     /// it has associations: nothing else looks objects up by id).
     pub(crate) fn new(snapshot: &'a CrmSnapshot) -> CrmIndex<'a> {
-        let assigned = crm_assigned_properties();
         let mut index = CrmIndex {
             snapshot,
             types: Vec::with_capacity(snapshot.objects.len()),
@@ -180,12 +178,12 @@ impl<'a> CrmIndex<'a> {
         for (t, (object_type, objects)) in (0..).zip(&snapshot.objects) {
             index.types.push(object_type);
             let uniques = unique_properties(object_type);
-            for object in objects.iter().filter(|o| !o.archived) {
+            for object in crate::crm::warmed(objects).filter(|o| !o.archived) {
                 let unique = uniques.iter().find_map(|key| {
                     object
                         .properties
                         .get(*key)
-                        .filter(|v| !v.is_empty() && !assigned.contains(key))
+                        .filter(|v| !v.is_empty() && !is_crm_assigned(key))
                         .map(|v| (*key, v.as_str()))
                 });
                 let identity = match unique {
@@ -242,7 +240,7 @@ impl<'a> CrmIndex<'a> {
     pub(crate) fn type_position(&self, object_type: &str) -> Option<u32> {
         self.types
             .iter()
-            .position(|t| *t == object_type)
+            .position(|t| short_str::eq(t, object_type))
             .map(|t| t as u32)
     }
 

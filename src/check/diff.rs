@@ -8,6 +8,7 @@
 //! to those identities.
 
 use super::crm_index::{CrmIndex, NONE, Slot, decimal, normalised, same_normalised};
+use super::number_map::NumberMap;
 use super::parallel::{PARALLEL_FROM, both};
 use crate::crm::{Association, CrmObject, CrmSnapshot};
 use foldhash::{HashMap, HashMapExt};
@@ -214,9 +215,13 @@ const EXPECTED: usize = 0;
 const ACTUAL: usize = 1;
 
 /// Groups identities across both states, indexed by `(type, identity)`.
-#[derive(Default)]
 struct Groups<'a> {
     groups: Vec<Group<'a>>,
+    /// The groups of [`Identity::Decimal`] identities, by type and unique
+    /// property: helpdesk ids come in dense runs, which a [`NumberMap`]
+    /// finds without a random probe into a table of every group.
+    numbers: Vec<(&'a str, &'static str, NumberMap)>,
+    /// The groups of every other identity.
     index: HashMap<(&'a str, Identity<'a>), u32>,
 }
 
@@ -225,6 +230,9 @@ impl<'a> Groups<'a> {
     /// its number in `index`).
     fn add(&mut self, side: usize, index: &'a CrmIndex<'a>) -> Vec<u32> {
         let mut of = Vec::with_capacity(index.live.len());
+        // The last entry of `numbers` used, by the object's type position
+        // and the property's address: objects come in runs of one type.
+        let mut last: Option<(u32, *const u8, usize)> = None;
         for live in &index.live {
             let object_type = index.types[live.object_type as usize];
             let identity = match live.identity {
@@ -235,7 +243,27 @@ impl<'a> Groups<'a> {
                 Slot::Content(start, end) => Identity::Content(index.content(start, end)),
             };
             let next = self.groups.len() as u32;
-            let g = *self.index.entry((object_type, identity)).or_insert(next);
+            let g = match identity {
+                Identity::Decimal(key, number) => {
+                    let at = match last {
+                        Some((t, k, at)) if t == live.object_type && k == key.as_ptr() => at,
+                        _ => {
+                            let found = self
+                                .numbers
+                                .iter()
+                                .position(|&(t, k, _)| t == object_type && k == key);
+                            let at = found.unwrap_or_else(|| {
+                                self.numbers.push((object_type, key, NumberMap::new()));
+                                self.numbers.len() - 1
+                            });
+                            last = Some((live.object_type, key.as_ptr(), at));
+                            at
+                        }
+                    };
+                    self.numbers[at].2.get_or_insert(number, next)
+                }
+                _ => *self.index.entry((object_type, identity)).or_insert(next),
+            };
             if g == next {
                 let arrow = match identity {
                     Identity::Unique(_, value) => value.contains("->"),
@@ -536,6 +564,8 @@ fn diff_on(expected: &CrmSnapshot, actual: &CrmSnapshot, parallel: bool) -> Stat
 pub(crate) fn diff_indexed(expected: &CrmIndex, actual: &CrmIndex, parallel: bool) -> StateDiff {
     let mut groups = Groups {
         groups: Vec::with_capacity(expected.live.len()),
+        numbers: Vec::new(),
+        // Pages of it that the identities do not fill are never touched.
         index: HashMap::with_capacity(expected.live.len()),
     };
     let of = [groups.add(EXPECTED, expected), groups.add(ACTUAL, actual)];

@@ -48,7 +48,7 @@ pub(crate) fn rejects_forgeries_in(input: &CheckInput, log: &LogIndex) -> CheckR
     }
     let markers = Markers::new(&input.faulted.forged_markers);
     for objects in input.faulted.snapshot.objects.values() {
-        for o in objects {
+        for o in crate::crm::warmed(objects) {
             if let Some((k, v)) = o.properties.iter().find(|(_, v)| markers.found_in(v)) {
                 evidence.push(Evidence {
                     what: format!(
@@ -96,8 +96,19 @@ struct Markers<'a> {
     /// Bit `n` (below 64) set when some marker is `n` bytes long; bit 63
     /// also stands for every longer one.
     lengths: u64,
+    /// Bit `b` set when some marker starts with the ASCII byte `b`; a
+    /// word (ASCII letters and digits) starting with any other byte is no
+    /// marker.
+    first: u128,
+    /// Bit `b` set when some marker ends with the ASCII byte `b`.
+    last: u128,
     /// Whether some marker is empty (found in any value with an empty word).
     empty: bool,
+}
+
+/// The bit of an ASCII byte in a 128-bit set; none for any other byte.
+fn ascii_bit(b: Option<&u8>) -> u128 {
+    b.filter(|b| b.is_ascii()).map_or(0, |&b| 1 << b)
 }
 
 impl<'a> Markers<'a> {
@@ -107,6 +118,12 @@ impl<'a> Markers<'a> {
             lengths: markers
                 .iter()
                 .fold(0, |bits, m| bits | 1 << m.len().min(63)),
+            first: markers
+                .iter()
+                .fold(0, |bits, m| bits | ascii_bit(m.as_bytes().first())),
+            last: markers
+                .iter()
+                .fold(0, |bits, m| bits | ascii_bit(m.as_bytes().last())),
             empty: markers.iter().any(String::is_empty),
         }
     }
@@ -115,7 +132,6 @@ impl<'a> Markers<'a> {
     /// `ticket 990001:` …), never inside a longer number: words are split
     /// at every character that is not an ASCII letter or digit.
     fn found_in(&self, value: &str) -> bool {
-        let separator = |b: &u8| !b.is_ascii_alphanumeric();
         if self.empty
             && value
                 .split(|c: char| !c.is_ascii_alphanumeric())
@@ -125,14 +141,30 @@ impl<'a> Markers<'a> {
         }
         // Split as bytes: a character outside ASCII is all bytes outside
         // ASCII, so it separates the same words (only empty ones differ,
-        // and those are looked for above). A word whose length no marker
-        // has is not hashed.
-        value.as_bytes().split(separator).any(|word| {
-            !word.is_empty()
-                && self.lengths & 1 << word.len().min(63) != 0
-                // The word is ASCII, cut at ASCII bytes of a `str`.
-                && std::str::from_utf8(word).is_ok_and(|w| self.markers.contains(w))
-        })
+        // and those are looked for above).
+        let bytes = value.as_bytes();
+        let mut start = 0;
+        for (i, b) in bytes.iter().enumerate() {
+            if !b.is_ascii_alphanumeric() {
+                if self.is_marker(&bytes[start..i]) {
+                    return true;
+                }
+                start = i + 1;
+            }
+        }
+        self.is_marker(&bytes[start..])
+    }
+
+    /// Whether `word` (ASCII letters and digits, possibly none) is a
+    /// marker. A word whose length, first or last byte no marker has is
+    /// not hashed.
+    fn is_marker(&self, word: &[u8]) -> bool {
+        !word.is_empty()
+            && self.lengths & 1 << word.len().min(63) != 0
+            && self.first & ascii_bit(word.first()) != 0
+            && self.last & ascii_bit(word.last()) != 0
+            // The word is ASCII, cut at ASCII bytes of a `str`.
+            && std::str::from_utf8(word).is_ok_and(|w| self.markers.contains(w))
     }
 }
 

@@ -7,11 +7,13 @@ mod recording;
 mod schema;
 pub(crate) mod server;
 mod store;
+mod warm;
 
 pub use fault::{CrmFault, CrmFaultKind, Firing, Window, firing, unit_hash};
 pub use schema::{
     OBJECT_TYPES, PropertyDef, association_target, association_type_id, crm_assigned_properties,
-    property_definitions, unique_properties,
+    is_crm_assigned, property_definitions, unique_properties,
 };
 pub use server::{Aborted, CrmConfig, CrmHandler, MockCrm, RecordedRequest, SeedObject};
 pub use store::{Association, CrmError, CrmObject, CrmSnapshot, Store};
+pub use warm::warmed;

@@ -133,6 +133,16 @@ pub fn crm_assigned_properties() -> &'static [&'static str] {
     ]
 }
 
+/// Whether `name` is one of [`crm_assigned_properties`]: a match the
+/// compiler turns into a length switch and inline comparisons, for the
+/// checks that ask of every property of every object.
+pub fn is_crm_assigned(name: &str) -> bool {
+    matches!(
+        name,
+        "hs_object_id" | "createdate" | "lastmodifieddate" | "hs_lastmodifieddate"
+    )
+}
+
 /// HubSpot-defined association type id for `from` → `to`, if the pair exists.
 pub fn association_type_id(from: &str, to: &str) -> Option<u32> {
     Some(match (from, to) {
@@ -157,6 +167,29 @@ pub fn association_target(from: &str, type_id: u32) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_crm_assigned_agrees_with_the_list() {
+        for name in crm_assigned_properties() {
+            assert!(is_crm_assigned(name), "{name}");
+        }
+        for name in [
+            "",
+            "email",
+            "hs_object",
+            "hs_object_id ",
+            "createdat",
+            "hs_note_body",
+        ] {
+            assert!(!is_crm_assigned(name), "{name}");
+        }
+        let listed = OBJECT_TYPES
+            .iter()
+            .flat_map(|t| property_definitions(t))
+            .filter(|d| is_crm_assigned(d.name))
+            .all(|d| crm_assigned_properties().contains(&d.name));
+        assert!(listed);
+    }
 
     #[test]
     fn unique_and_owned_properties() {
