@@ -37,3 +37,65 @@ macro_rules! global_allocator {
 
 #[doc(hidden)]
 pub use tikv_jemallocator::Jemalloc;
+
+/// The jemalloc arena the calling thread allocates from, or `None` when
+/// jemalloc does not say.
+///
+/// jemalloc gives each new thread an arena of its own choosing, and the
+/// pages an arena keeps for reuse serve only that arena: the checks, which
+/// start new threads on every run and build indexes of hundreds of
+/// megabytes on them, would fault fresh pages in whenever a thread lands on
+/// another arena than last time. Their threads share their caller's arena
+/// instead (see `check::parallel::both`).
+pub(crate) fn thread_arena() -> Option<u32> {
+    thread_arena_swap(None)
+}
+
+/// Makes the calling thread allocate from `arena` (one [`thread_arena`]
+/// gave).
+pub(crate) fn use_arena(arena: u32) {
+    thread_arena_swap(Some(arena));
+}
+
+/// Reads the calling thread's arena, and writes `new` when given.
+fn thread_arena_swap(mut new: Option<u32>) -> Option<u32> {
+    let mut old: u32 = 0;
+    let mut old_len = std::mem::size_of::<u32>();
+    let (new_ptr, new_len) = match new.as_mut() {
+        Some(arena) => (
+            std::ptr::from_mut(arena).cast::<std::ffi::c_void>(),
+            std::mem::size_of::<u32>(),
+        ),
+        None => (std::ptr::null_mut(), 0),
+    };
+    // SAFETY: `thread.arena` is an `unsigned` (a `u32` here): `old` and
+    // `new` are valid for its size and live across the call, and the name
+    // is a NUL-terminated C string.
+    let status = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"thread.arena".as_ptr(),
+            std::ptr::from_mut(&mut old).cast(),
+            &mut old_len,
+            new_ptr,
+            new_len,
+        )
+    };
+    (status == 0).then_some(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_can_take_another_threads_arena() {
+        let parent = thread_arena().expect("jemalloc reports the arena");
+        let child = std::thread::spawn(move || {
+            use_arena(parent);
+            thread_arena()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(child, Some(parent));
+    }
+}

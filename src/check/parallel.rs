@@ -23,8 +23,16 @@ pub(crate) fn both<A: Send, B: Send>(
     if !parallel {
         return (a(), b());
     }
+    // Both threads allocate from one arena, so that each run reuses the
+    // pages the last one freed (see `allocator::thread_arena`).
+    let arena = crate::allocator::thread_arena();
     std::thread::scope(|s: &Scope<'_, '_>| {
-        let b = s.spawn(b);
+        let b = s.spawn(move || {
+            if let Some(arena) = arena {
+                crate::allocator::use_arena(arena);
+            }
+            b()
+        });
         let a = a();
         (a, join(b))
     })
