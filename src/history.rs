@@ -5,6 +5,8 @@
 //! never live systems, so they can be unit-tested on hand-built histories.
 
 use foldhash::{HashMap, HashMapExt};
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -269,6 +271,62 @@ impl Rows {
     }
 }
 
+/// Event ids → dense row numbers, in order of first appearance: the ids by
+/// row, and a hash table of row numbers alone (a sixth of the size of a
+/// map holding each id beside its row, so that over a large log its slots
+/// mostly come from the cache).
+#[derive(Debug)]
+struct EventRows<'a> {
+    /// By row: its event id.
+    ids: Vec<&'a str>,
+    /// Rows, hashed by their ids with `hasher`.
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<'a> EventRows<'a> {
+    /// Room for `capacity` ids.
+    fn with_capacity(capacity: usize) -> EventRows<'a> {
+        EventRows {
+            ids: Vec::with_capacity(capacity),
+            table: HashTable::with_capacity(capacity),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The row of `id`, given the next number on first sight.
+    fn row(&mut self, id: &'a str) -> u32 {
+        let EventRows { ids, table, hasher } = self;
+        let next = ids.len() as u32;
+        let row = *table
+            .entry(
+                hasher.hash_one(id),
+                |&r| crate::short_str::eq(ids[r as usize], id),
+                |&r| hasher.hash_one(ids[r as usize]),
+            )
+            .or_insert(next)
+            .get();
+        if row == next {
+            ids.push(id);
+        }
+        row
+    }
+
+    /// The row of `id`, if some delivery or attempt carried it.
+    fn get(&self, id: &str) -> Option<u32> {
+        self.table
+            .find(self.hasher.hash_one(id), |&r| {
+                crate::short_str::eq(self.ids[r as usize], id)
+            })
+            .copied()
+    }
+
+    /// How many rows.
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
 /// Delivery indexes (as attempts name them) → dense row numbers, in order
 /// of first appearance: a vector indexed by delivery index when the
 /// indexes are few and small (those of a plan are `0..n`), else a map.
@@ -336,7 +394,7 @@ impl DeliveryRows {
 pub struct LogIndex<'a> {
     log: &'a DeliveryLog,
     /// Event id → row of `deliveries_by_event` and `attempts_by_event`.
-    events: HashMap<&'a str, u32>,
+    events: EventRows<'a>,
     /// By delivery (in plan order): its event's row.
     delivery_rows: Vec<u32>,
     deliveries_by_event: Rows,
@@ -356,11 +414,8 @@ impl<'a> LogIndex<'a> {
     /// borrows it).
     pub fn new(log: &'a DeliveryLog) -> LogIndex<'a> {
         let capacity = log.deliveries.len();
-        let mut events: HashMap<&str, u32> = HashMap::with_capacity(capacity);
-        let mut row = |id: &'a str| {
-            let next = events.len() as u32;
-            *events.entry(id).or_insert(next)
-        };
+        let mut events = EventRows::with_capacity(capacity);
+        let mut row = |id: &'a str| events.row(id);
         let delivery_rows: Vec<u32> = log.deliveries.iter().map(|d| row(&d.event_id)).collect();
         // An attempt's event is usually that of the delivery at its position
         // (a string comparison, not a hash probe).
@@ -418,7 +473,7 @@ impl<'a> LogIndex<'a> {
     fn flag(&self, flags: &[bool], event_id: &str) -> bool {
         self.events
             .get(event_id)
-            .is_some_and(|&row| flags[row as usize])
+            .is_some_and(|row| flags[row as usize])
     }
 
     /// The indexed log.
@@ -438,7 +493,7 @@ impl<'a> LogIndex<'a> {
     /// Deliveries of `event_id`, in plan order.
     pub fn deliveries_of(&self, event_id: &str) -> impl Iterator<Item = &'a DeliveryRecord> {
         let rows = match self.events.get(event_id) {
-            Some(&r) => self.deliveries_by_event.get(r),
+            Some(r) => self.deliveries_by_event.get(r),
             None => &[],
         };
         rows.iter().map(|&i| &self.log.deliveries[i as usize])
@@ -447,7 +502,7 @@ impl<'a> LogIndex<'a> {
     /// Attempts carrying `event_id`, in start order.
     pub fn attempts_for_event(&self, event_id: &str) -> impl Iterator<Item = &'a Attempt> {
         let rows = match self.events.get(event_id) {
-            Some(&r) => self.attempts_by_event.get(r),
+            Some(r) => self.attempts_by_event.get(r),
             None => &[],
         };
         rows.iter().map(|&i| &self.log.attempts[i as usize])
@@ -486,7 +541,7 @@ impl<'a> LogIndex<'a> {
             .iter()
             .zip(first)
             .map(|(e, d)| match self.log.deliveries.get(d as usize) {
-                Some(delivery) if delivery.event_id == e.id => {
+                Some(delivery) if crate::short_str::eq(&delivery.event_id, &e.id) => {
                     self.owed[self.delivery_rows[d as usize] as usize]
                 }
                 _ => self.sut_owes_event(&e.id),
