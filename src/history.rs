@@ -6,8 +6,8 @@
 
 use foldhash::{HashMap, HashMapExt};
 use hashbrown::HashTable;
-use std::hash::BuildHasher;
 use serde::{Deserialize, Serialize};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 /// How a delivery's signature is presented (forgery faults change it).

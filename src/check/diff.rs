@@ -13,9 +13,9 @@ use super::parallel::{PARALLEL_FROM, both};
 use crate::crm::{Association, CrmObject, CrmSnapshot};
 use foldhash::{HashMap, HashMapExt};
 use hashbrown::HashTable;
-use std::hash::BuildHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 use std::hash::Hash;
 
 /// A property set without CRM-assigned properties.
