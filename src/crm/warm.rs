@@ -15,8 +15,8 @@ use super::CrmObject;
 /// buffers, few enough that the run stays in the first-level cache.
 const RUN: usize = 16;
 
-/// `objects`, in order, each run of [`RUN`] fetched into the cache before
-/// it is yielded. For a loop that reads most of each object: the fetches
+/// `objects`, in order, each run of 16 fetched into the cache before it is
+/// yielded. For a loop that reads most of each object: the fetches
 /// cost more than they save where a loop reads one property of each.
 pub fn warmed(objects: &[CrmObject]) -> impl Iterator<Item = &CrmObject> {
     objects.chunks(RUN).flat_map(|run| {
