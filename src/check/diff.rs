@@ -237,8 +237,9 @@ impl<'a> Groups<'a> {
     fn add(&mut self, side: usize, index: &'a CrmIndex<'a>) -> Vec<u32> {
         let mut of = Vec::with_capacity(index.live.len());
         // The last entry of `numbers` used, by the object's type position
-        // and the property's address: objects come in runs of one type.
-        let mut last: Option<(u32, *const u8, usize)> = None;
+        // and the property (the same `&'static str`): objects come in runs
+        // of one type.
+        let mut last: Option<(u32, &'static str, usize)> = None;
         for live in &index.live {
             let object_type = index.types[live.object_type as usize];
             let identity = match live.identity {
@@ -252,7 +253,7 @@ impl<'a> Groups<'a> {
             let g = match identity {
                 Identity::Decimal(key, number) => {
                     let at = match last {
-                        Some((t, k, at)) if t == live.object_type && k == key.as_ptr() => at,
+                        Some((t, k, at)) if t == live.object_type && std::ptr::eq(k, key) => at,
                         _ => {
                             let found = self
                                 .numbers
@@ -262,7 +263,7 @@ impl<'a> Groups<'a> {
                                 self.numbers.push((object_type, key, NumberMap::new()));
                                 self.numbers.len() - 1
                             });
-                            last = Some((live.object_type, key.as_ptr(), at));
+                            last = Some((live.object_type, key, at));
                             at
                         }
                     };

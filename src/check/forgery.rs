@@ -284,6 +284,23 @@ mod tests {
         assert_verdict(&r, Verdict::Pass);
     }
 
+    proptest::proptest! {
+        /// The byte scan and its prefilters find exactly the words that
+        /// splitting at every character that is not an ASCII letter or
+        /// digit gives.
+        #[test]
+        fn found_in_agrees_with_splitting_into_words(
+            markers in proptest::collection::vec("[a9é]{0,3}", 0..4),
+            value in "[a9é :-]{0,12}",
+        ) {
+            let m = Markers::new(&markers);
+            let words = value
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| markers.iter().any(|marker| marker == w));
+            proptest::prop_assert_eq!(m.found_in(&value), words);
+        }
+    }
+
     #[test]
     fn markers_are_found_as_whole_words_only() {
         let markers = ["990001".to_string(), "ab".to_string()];
