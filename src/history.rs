@@ -4,10 +4,9 @@
 //! Checks read only this history (plus the CRM's recording and final state),
 //! never live systems, so they can be unit-tested on hand-built histories.
 
+use crate::row_table::RowTable;
 use foldhash::{HashMap, HashMapExt};
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 /// How a delivery's signature is presented (forgery faults change it).
@@ -271,17 +270,13 @@ impl Rows {
     }
 }
 
-/// Event ids → dense row numbers, in order of first appearance: the ids by
-/// row, and a hash table of row numbers alone (a sixth of the size of a
-/// map holding each id beside its row, so that over a large log its slots
-/// mostly come from the cache).
+/// Event ids → dense row numbers, in order of first appearance.
 #[derive(Debug)]
 struct EventRows<'a> {
     /// By row: its event id.
     ids: Vec<&'a str>,
-    /// Rows, hashed by their ids with `hasher`.
-    table: HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
+    /// Rows by id.
+    table: RowTable,
 }
 
 impl<'a> EventRows<'a> {
@@ -289,36 +284,24 @@ impl<'a> EventRows<'a> {
     fn with_capacity(capacity: usize) -> EventRows<'a> {
         EventRows {
             ids: Vec::with_capacity(capacity),
-            table: HashTable::with_capacity(capacity),
-            hasher: foldhash::fast::RandomState::default(),
+            table: RowTable::with_capacity(capacity),
         }
     }
 
     /// The row of `id`, given the next number on first sight.
     fn row(&mut self, id: &'a str) -> u32 {
-        let EventRows { ids, table, hasher } = self;
-        let next = ids.len() as u32;
-        let row = *table
-            .entry(
-                hasher.hash_one(id),
-                |&r| crate::short_str::eq(ids[r as usize], id),
-                |&r| hasher.hash_one(ids[r as usize]),
-            )
-            .or_insert(next)
-            .get();
+        let next = self.ids.len() as u32;
+        let ids = &self.ids;
+        let row = self.table.number_or(id, next, |r| ids[r as usize]);
         if row == next {
-            ids.push(id);
+            self.ids.push(id);
         }
         row
     }
 
     /// The row of `id`, if some delivery or attempt carried it.
     fn get(&self, id: &str) -> Option<u32> {
-        self.table
-            .find(self.hasher.hash_one(id), |&r| {
-                crate::short_str::eq(self.ids[r as usize], id)
-            })
-            .copied()
+        self.table.number(id, |r| self.ids[r as usize])
     }
 
     /// How many rows.

@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod reference;
 pub mod replay;
 pub mod report;
+mod row_table;
 pub mod runner;
 pub mod scenario;
 pub mod selftest;

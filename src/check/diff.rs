@@ -11,11 +11,10 @@ use super::crm_index::{CrmIndex, NONE, Slot, decimal, normalised, same_normalise
 use super::number_map::NumberMap;
 use super::parallel::{PARALLEL_FROM, both};
 use crate::crm::{Association, CrmObject, CrmSnapshot};
+use crate::row_table::RowTable;
 use foldhash::{HashMap, HashMapExt};
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::BuildHasher;
 use std::hash::Hash;
 
 /// A property set without CRM-assigned properties.
@@ -223,12 +222,8 @@ struct Groups<'a> {
     /// property: helpdesk ids come in dense runs, which a [`NumberMap`]
     /// finds without a random probe into a table of every group.
     numbers: Vec<(&'a str, &'static str, NumberMap)>,
-    /// The groups of every other identity, by number, hashed as
-    /// `(type, identity)` by `hasher`: a table of numbers alone, a tenth of
-    /// the size of one that holds the keys, whose slots the large runs of
-    /// objects mostly find in the cache.
-    index: HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
+    /// The groups of every other identity, by `(type, identity)`.
+    index: RowTable,
 }
 
 impl<'a> Groups<'a> {
@@ -270,19 +265,11 @@ impl<'a> Groups<'a> {
                     self.numbers[at].2.get_or_insert(number, next)
                 }
                 _ => {
-                    let Groups {
-                        groups,
-                        index,
-                        hasher,
-                        ..
-                    } = self;
-                    let key = |g: &Group<'a>| (g.object_type, g.identity);
-                    let found = index.entry(
-                        hasher.hash_one((object_type, identity)),
-                        |&g| key(&groups[g as usize]) == (object_type, identity),
-                        |&g| hasher.hash_one(key(&groups[g as usize])),
-                    );
-                    *found.or_insert(next).get()
+                    let groups = &self.groups;
+                    self.index.number_or((object_type, identity), next, |g| {
+                        let g = &groups[g as usize];
+                        (g.object_type, g.identity)
+                    })
                 }
             };
             if g == next {
@@ -586,8 +573,7 @@ pub(crate) fn diff_indexed(expected: &CrmIndex, actual: &CrmIndex, parallel: boo
     let mut groups = Groups {
         groups: Vec::with_capacity(expected.live.len()),
         numbers: Vec::new(),
-        index: HashTable::with_capacity(expected.live.len()),
-        hasher: foldhash::fast::RandomState::default(),
+        index: RowTable::with_capacity(expected.live.len()),
     };
     let of = [groups.add(EXPECTED, expected), groups.add(ACTUAL, actual)];
     let mut differences = Vec::new();

@@ -16,4 +16,4 @@ pub use schema::{
 };
 pub use server::{Aborted, CrmConfig, CrmHandler, MockCrm, RecordedRequest, SeedObject};
 pub use store::{Association, CrmError, CrmObject, CrmSnapshot, Store};
-pub use warm::warmed;
+pub(crate) use warm::warmed;

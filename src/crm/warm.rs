@@ -18,7 +18,7 @@ const RUN: usize = 16;
 /// `objects`, in order, each run of 16 fetched into the cache before it is
 /// yielded. For a loop that reads most of each object: the fetches
 /// cost more than they save where a loop reads one property of each.
-pub fn warmed(objects: &[CrmObject]) -> impl Iterator<Item = &CrmObject> {
+pub(crate) fn warmed(objects: &[CrmObject]) -> impl Iterator<Item = &CrmObject> {
     objects.chunks(RUN).flat_map(|run| {
         warm(run);
         run
